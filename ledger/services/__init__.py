@@ -1,0 +1,2 @@
+"""Use cases: each public function opens one database transaction through
+``Database.transaction`` and either does all of its work or none."""

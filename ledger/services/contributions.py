@@ -1,0 +1,644 @@
+"""Earnings reports in, contributions out: posting the difference per plan period.
+
+DOMAIN.md "Contributions": the ledger computes what a plan owes for the whole plan period
+containing a report, over all of that member's reports under that plan in the period,
+and posts the difference from what it already posted. Each posted amount credits the
+member's pending buckets against the contributor's receivable.
+
+One report (``post_report``) joins the contributor's open monthly remittance; a batch
+(``post_remittance``, up to 10,000 lines) is one remittance, all lines or none. Both go
+through ``_ReportPoster``, which works in sets: one query per kind of row, one lock pass
+over the (member, plan) anchors in sorted order, bulk inserts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from ledger.db import Database, insert_ignore
+from ledger.errors import ConflictError, NotFoundError, ValidationError
+from ledger.ids import new_id
+from ledger.money import BUCKETS, split_largest_remainder
+from ledger.pagination import Page, paginate
+from ledger.postings import Leg, NewTransaction, member_account, post, receivable
+from ledger.principal import Principal
+from ledger.rules import (
+    PeriodTotals,
+    PlanTerms,
+    amount_to_post,
+    is_eligible,
+    period_starts_before,
+    period_target_minor,
+    plan_period_bounds,
+    reaches_threshold,
+)
+from ledger.services.catalog import plan_allocation, plan_terms
+from ledger.services.members import member_allocation
+from ledger.services.remittances import (
+    fund_from_suspense,
+    lock_remittance,
+    monthly_remittance,
+    new_batch,
+    suspense_balance,
+)
+from ledger.tables import (
+    Contribution,
+    Contributor,
+    Enrollment,
+    Member,
+    MemberPlan,
+    PeriodAggregate,
+    Plan,
+    Remittance,
+)
+
+CONTRIBUTIONS = Contribution.__table__
+AGGREGATES = PeriodAggregate.__table__
+ANCHORS = MemberPlan.__table__
+MAX_LINES = 10_000
+_CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Report:
+    """One earnings report as the contract names it (API.md "Earnings report")."""
+
+    external_id: str
+    worker_ref: str
+    plan_id: str
+    period_start: date
+    period_end: date
+    currency: str
+    gross_earnings_minor: int
+    tips_minor: int = 0
+    engaged_minutes: int = 0
+    jobs: int = 0
+
+    @property
+    def totals(self) -> PeriodTotals:
+        """The report's amounts as period totals."""
+        return PeriodTotals(self.gross_earnings_minor, self.tips_minor, self.engaged_minutes, self.jobs)
+
+    def digest(self) -> str:
+        """SHA-256 of the report's canonical JSON: the same report sent again matches."""
+        return _digest(asdict(self))
+
+
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Settings:
+    """What posting needs from the configuration: the business date and the due day."""
+
+    today: date
+    now: datetime
+    due_day: int
+
+
+@dataclass
+class DryRunResult:
+    """What a remittance would post, computed and rolled back (``?dry_run=true``)."""
+
+    external_id: str
+    currency: str
+    line_count: int
+    amount_due_minor: int
+    contributions: list[Contribution]
+
+
+class _DryRun(Exception):
+    def __init__(self, result: DryRunResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
+def post_report(db: Database, principal: Principal, report: Report, clock: Settings) -> tuple[Contribution, bool]:
+    """Post one earnings report; returns (contribution, created).
+
+    The same report under a used ``external_id`` returns the first contribution
+    (created False); another report under it raises ConflictError. Invalid against the
+    ledger (unknown plan, worker not enrolled, period rules): ValidationError.
+    """
+    contributor_id = _platform(principal)
+
+    def run(session: Session) -> tuple[Contribution, bool]:
+        poster = _ReportPoster(session, contributor_id, [report], clock)
+        poster.validate(batch=False)
+        poster.lock_anchors()
+        existing = session.scalar(
+            select(Contribution).where(Contribution.contributor_id == contributor_id,
+                                       Contribution.external_id == report.external_id)
+        )
+        if existing is not None:
+            if existing.request_hash != report.digest():
+                raise ConflictError("external_id was used for another report",
+                                    {"external_id": ["Already used for another report."]})
+            return existing, False
+        rem = monthly_remittance(session, contributor_id, report.currency, clock.today, clock.due_day, clock.now)
+        contributions = poster.post_into(rem)
+        return contributions[0], True
+
+    return db.transaction(run)
+
+
+def post_remittance(
+    db: Database, principal: Principal, external_id: str, currency: str, reports: list[Report],
+    clock: Settings, dry_run: bool = False,
+) -> tuple[Remittance, bool] | DryRunResult:
+    """Post a batch of reports as one remittance, all or nothing; returns (remittance, created).
+
+    Any bad line raises ValidationError with ``errors["lines"][index]``. The same
+    ``external_id`` with the same body returns the first remittance (created False);
+    with another body, ConflictError. ``dry_run`` computes everything and records nothing.
+    """
+    contributor_id = _platform(principal)
+    request_hash = _digest({"external_id": external_id, "currency": currency,
+                            "lines": [asdict(r) for r in reports]})
+
+    def run(session: Session) -> tuple[Remittance, bool]:
+        existing = session.scalar(
+            select(Remittance).where(Remittance.contributor_id == contributor_id, Remittance.external_id == external_id)
+        )
+        if existing is not None:
+            if existing.request_hash != request_hash:
+                raise ConflictError("external_id was used for another remittance",
+                                    {"external_id": ["Already used for another remittance."]})
+            return existing, False
+        poster = _ReportPoster(session, contributor_id, reports, clock, batch_currency=currency)
+        poster.validate(batch=True)
+        rem = new_batch(contributor_id, external_id, currency, request_hash, len(reports),
+                        clock.today, clock.due_day, clock.now)
+        session.add(rem)
+        session.flush()  # the unique (contributor, external_id) fences a concurrent twin here
+        poster.lock_anchors()
+        poster.reject_used_external_ids()
+        contributions = poster.post_into(rem)
+        if dry_run:
+            raise _DryRun(DryRunResult(external_id, currency, len(reports), rem.amount_due_minor, contributions))
+        return rem, True
+
+    try:
+        return db.transaction(run)
+    except _DryRun as dry:
+        return dry.result
+
+
+def _platform(principal: Principal) -> str:
+    assert principal.role == "platform" and principal.contributor_id, "reports come from platform keys"
+    return principal.contributor_id
+
+
+@dataclass
+class _Aggregate:
+    seq: int | None
+    member_id: str
+    plan_id: str
+    period_start: date
+    period_end: date
+    totals: PeriodTotals
+    reached_threshold: bool
+    eligible: bool
+    posted_minor: int
+    dirty: bool = False
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "member_id": self.member_id, "plan_id": self.plan_id, "period_start": self.period_start,
+            "period_end": self.period_end, "gross_earnings_minor": self.totals.gross_earnings_minor,
+            "tips_minor": self.totals.tips_minor, "engaged_minutes": self.totals.engaged_minutes,
+            "jobs": self.totals.jobs, "reached_threshold": self.reached_threshold,
+            "eligible": self.eligible, "posted_minor": self.posted_minor,
+        }
+
+
+@dataclass
+class _ReportPoster:
+    """The working set of one posting: reports, their members, plans and period aggregates."""
+
+    session: Session
+    contributor_id: str
+    reports: list[Report]
+    clock: Settings
+    batch_currency: str | None = None
+    members: list[str] = field(default_factory=list)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    terms: dict[str, PlanTerms] = field(default_factory=dict)
+    aggregates: dict[tuple[str, str], dict[date, _Aggregate]] = field(default_factory=dict)
+
+    # -- validation against the ledger -------------------------------------------------
+
+    def validate(self, batch: bool) -> None:
+        """Check each report against plans, enrollments and dates; raise ValidationError."""
+        contributor = self.session.scalar(select(Contributor).where(Contributor.id == self.contributor_id))
+        if contributor is None:
+            raise NotFoundError("contributor not found")
+        plan_ids = sorted({r.plan_id for r in self.reports})
+        self.plans = {p.id: p for p in self.session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+        self.terms = {pid: plan_terms(p) for pid, p in self.plans.items()}
+        enrolled = self._enrollments()
+        errors: dict[int, dict[str, list[str]]] = {}
+        seen: set[str] = set()
+        for index, report in enumerate(self.reports):
+            problems = self._check(report, contributor.currency, enrolled)
+            if batch and report.external_id in seen:
+                problems.setdefault("external_id", []).append("Used twice in this remittance.")
+            seen.add(report.external_id)
+            if problems:
+                errors[index] = problems
+            else:
+                self.members.append(enrolled[report.worker_ref])
+        if errors:
+            if batch:
+                raise ValidationError("some lines are invalid; nothing was recorded", {"lines": errors})
+            raise ValidationError("the report is invalid", errors[0])
+
+    def _enrollments(self) -> dict[str, str]:
+        refs = sorted({r.worker_ref for r in self.reports})
+        found: dict[str, str] = {}
+        for start in range(0, len(refs), _CHUNK):
+            rows = self.session.execute(
+                select(Enrollment.worker_ref, Enrollment.member_id).where(
+                    Enrollment.contributor_id == self.contributor_id,
+                    Enrollment.worker_ref.in_(refs[start : start + _CHUNK]),
+                )
+            )
+            found.update({row.worker_ref: row.member_id for row in rows})
+        return found
+
+    def _check(self, report: Report, currency: str, enrolled: dict[str, str]) -> dict[str, list[str]]:
+        problems: dict[str, list[str]] = {}
+
+        def add(name: str, message: str) -> None:
+            problems.setdefault(name, []).append(message)
+
+        if self.batch_currency is not None and report.currency != self.batch_currency:
+            add("currency", "Must be the remittance's currency.")
+        elif report.currency != currency:
+            add("currency", f"Must be the contributor's currency ({currency}).")
+        plan = self.plans.get(report.plan_id)
+        if plan is None or plan.contributor_id != self.contributor_id:
+            add("plan_id", "Unknown plan.")
+        elif plan.paid_by != "reports":
+            add("plan_id", "This plan is paid on a schedule and takes no earnings reports.")
+        else:
+            start, end = plan_period_bounds(plan.period, report.period_start)
+            if report.period_end > end:
+                add("period_end", f"The report must lie inside one plan {plan.period} ({start} to {end}).")
+            if report.period_start < plan.effective_from:
+                add("period_start", f"Before the plan's effective_from ({plan.effective_from}).")
+        if report.period_end > self.clock.today:
+            add("period_end", "Must not be in the future.")
+        if report.worker_ref not in enrolled:
+            add("worker_ref", "Not enrolled with this contributor.")
+        return problems
+
+    def reject_used_external_ids(self) -> None:
+        """Batch only: an ``external_id`` already recorded is a line error."""
+        ids = [r.external_id for r in self.reports]
+        used: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            used.update(self.session.scalars(
+                select(Contribution.external_id).where(
+                    Contribution.contributor_id == self.contributor_id,
+                    Contribution.external_id.in_(ids[start : start + _CHUNK]),
+                )
+            ))
+        if used:
+            errors = {i: {"external_id": ["Already used by an earlier report."]}
+                      for i, r in enumerate(self.reports) if r.external_id in used}
+            raise ValidationError("some lines are invalid; nothing was recorded", {"lines": errors})
+
+    # -- locking and loading -------------------------------------------------------------
+
+    def lock_anchors(self) -> None:
+        """Lock each (member, plan) pair in sorted order, then load its period aggregates."""
+        pairs = sorted({(m, r.plan_id) for m, r in zip(self.members, self.reports, strict=True)})
+        insert_ignore(self.session, ANCHORS, [{"member_id": m, "plan_id": p} for m, p in pairs])
+        for start in range(0, len(pairs), _CHUNK):
+            chunk = pairs[start : start + _CHUNK]
+            self.session.execute(
+                select(ANCHORS.c.seq).where(tuple_(ANCHORS.c.member_id, ANCHORS.c.plan_id).in_(chunk))
+                .order_by(ANCHORS.c.member_id, ANCHORS.c.plan_id).with_for_update()
+            ).all()
+        self._load_aggregates(pairs)
+
+    def _load_aggregates(self, pairs: list[tuple[str, str]]) -> None:
+        earliest = min(self._earliest_needed(r) for r in self.reports)
+        self.aggregates = {pair: {} for pair in pairs}
+        for start in range(0, len(pairs), _CHUNK):
+            chunk = pairs[start : start + _CHUNK]
+            rows = self.session.execute(
+                select(AGGREGATES).where(
+                    tuple_(AGGREGATES.c.member_id, AGGREGATES.c.plan_id).in_(chunk),
+                    AGGREGATES.c.period_start >= earliest,
+                )
+            )
+            for row in rows:
+                self.aggregates[(row.member_id, row.plan_id)][row.period_start] = _Aggregate(
+                    row.seq, row.member_id, row.plan_id, row.period_start, row.period_end,
+                    PeriodTotals(row.gross_earnings_minor, row.tips_minor, row.engaged_minutes, row.jobs),
+                    row.reached_threshold, row.eligible, row.posted_minor,
+                )
+
+    def _earliest_needed(self, report: Report) -> date:
+        plan = self.plans[report.plan_id]
+        start, _ = plan_period_bounds(plan.period, report.period_start)
+        before = period_starts_before(plan.period, start, plan.eligibility_persists_periods)
+        return min([start.replace(month=1, day=1), *before])
+
+    # -- computing and writing -------------------------------------------------------------
+
+    def post_into(self, rem: Remittance) -> list[Contribution]:
+        """Compute every report in order, write contributions and postings into ``rem``."""
+        elections = self._elections()
+        rows: list[dict[str, Any]] = []
+        for member_id, report in zip(self.members, self.reports, strict=True):
+            rows.append(self._compute(member_id, report, rem, elections.get(member_id)))
+        self._write_aggregates()
+        self.session.execute(CONTRIBUTIONS.insert(), rows)
+        post(self.session, [posting(row) for row in rows if row["amount_minor"] > 0], self.clock.now)
+        total = sum(row["amount_minor"] for row in rows)
+        rem.amount_due_minor += total
+        if rem.kind != "batch":
+            rem.line_count += len(rows)
+        self.session.flush()
+        if total > 0 and rem.kind != "batch" and suspense_balance(self.session, rem) > 0:
+            fund_from_suspense(self.session, rem, self.clock.now)
+            ids = [row["id"] for row in rows]
+            return list(self.session.scalars(select(Contribution).where(Contribution.id.in_(ids))))
+        return [Contribution(**row) for row in rows]
+
+    def _elections(self) -> dict[str, dict[str, int]]:
+        members = sorted(set(self.members))
+        found: dict[str, dict[str, int]] = {}
+        for start in range(0, len(members), _CHUNK):
+            for member in self.session.scalars(select(Member).where(Member.id.in_(members[start : start + _CHUNK]))):
+                election = member_allocation(member)
+                if election is not None:
+                    found[member.id] = election
+        return found
+
+    def _compute(self, member_id: str, report: Report, rem: Remittance,
+                 election: dict[str, int] | None) -> dict[str, Any]:
+        plan, terms = self.plans[report.plan_id], self.terms[report.plan_id]
+        periods = self.aggregates[(member_id, plan.id)]
+        start, end = plan_period_bounds(plan.period, report.period_start)
+        agg = periods.get(start) or _Aggregate(None, member_id, plan.id, start, end, PeriodTotals(), False, False, 0)
+        periods[start] = agg
+        agg.totals = agg.totals.plus(report.totals)
+        amount = recompute(terms, plan, agg, periods)
+        allocation = election if plan.allocation_mode == "member_election" and election else plan_allocation(plan)
+        split = split_largest_remainder(amount, allocation)
+        return {
+            "id": new_id("ctb"), "kind": "report", "external_id": report.external_id,
+            "contributor_id": self.contributor_id, "member_id": member_id, "worker_ref": report.worker_ref,
+            "plan_id": plan.id, "remittance_id": rem.id, "currency": report.currency,
+            "period_start": report.period_start, "period_end": report.period_end, "plan_period_start": start,
+            "gross_earnings_minor": report.gross_earnings_minor, "tips_minor": report.tips_minor,
+            "engaged_minutes": report.engaged_minutes, "jobs": report.jobs, "amount_minor": amount,
+            **{f"allocation_{b}_minor": split[b] for b in BUCKETS},
+            "eligible": agg.eligible, "status": "pending" if amount > 0 else "available",
+            "request_hash": report.digest(), "available_at": None if amount > 0 else self.clock.now,
+            "created_at": self.clock.now,
+        }
+
+    def _write_aggregates(self) -> None:
+        dirty = [a for periods in self.aggregates.values() for a in periods.values() if a.dirty]
+        write_aggregates(self.session, dirty)
+
+
+def recompute(terms: PlanTerms, plan: Plan, agg: _Aggregate, periods: dict[date, _Aggregate]) -> int:
+    """Recompute ``agg``'s period from its totals; returns the amount to post now.
+
+    Eligibility looks at whether the ``eligibility_persists_periods`` periods before
+    reached the threshold themselves (Wisconsin AB 269); the annual cap counts what the
+    other periods of the same calendar year posted (DOMAIN.md "Annual cap").
+    """
+    before = period_starts_before(plan.period, agg.period_start, plan.eligibility_persists_periods)
+    earlier = [periods[s].reached_threshold if s in periods else False for s in before]
+    agg.reached_threshold = reaches_threshold(terms, agg.totals)
+    agg.eligible = is_eligible(terms, agg.totals, earlier)
+    owed_elsewhere = sum(a.posted_minor for s, a in periods.items()
+                         if s.year == agg.period_start.year and s != agg.period_start)
+    target = period_target_minor(terms, agg.totals, agg.eligible, owed_elsewhere)
+    amount = amount_to_post(target, agg.posted_minor)
+    agg.posted_minor = target
+    agg.dirty = True
+    return amount
+
+
+def write_aggregates(session: Session, aggregates: list[_Aggregate]) -> None:
+    """Insert new period aggregates and update changed ones, in two bulk statements."""
+    new = [a.row() for a in aggregates if a.seq is None]
+    old = [{**{f"b_{k}": v for k, v in a.row().items()}, "b_seq": a.seq} for a in aggregates if a.seq is not None]
+    if new:
+        session.execute(AGGREGATES.insert(), new)
+    if old:
+        columns = ("gross_earnings_minor", "tips_minor", "engaged_minutes", "jobs",
+                   "reached_threshold", "eligible", "posted_minor")
+        session.execute(
+            update(AGGREGATES).where(AGGREGATES.c.seq == bindparam("b_seq"))
+            .values({c: bindparam(f"b_{c}") for c in columns}),
+            [{k: v for k, v in row.items() if k == "b_seq" or k[2:] in columns} for row in old],
+        )
+
+
+def posting(row: Any) -> NewTransaction:
+    """A contribution's ledger transaction: receivable debited, pending buckets credited."""
+    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
+    currency, member = get("currency"), get("member_id")
+    legs = [Leg(receivable(get("contributor_id"), currency), get("amount_minor"))]
+    for bucket in BUCKETS:
+        part = get(f"allocation_{bucket}_minor")
+        if part:
+            legs.append(Leg(member_account(member, bucket, "pending", currency), -part))
+    return NewTransaction(
+        kind="contribution", currency=currency, legs=legs, effective_at=get("created_at"),
+        contribution_id=get("id"), remittance_id=get("remittance_id"), contributor_id=get("contributor_id"),
+    )
+
+
+# -- reversal ----------------------------------------------------------------------------
+
+
+@dataclass
+class ReversalResult:
+    """The contributions voided and the one replacement posted (None when it owes 0)."""
+
+    reversed: list[str]
+    replacement: Contribution | None
+
+
+def reverse_contribution(db: Database, principal: Principal, contribution_id: str, reason: str,
+                         clock: Settings) -> ReversalResult:
+    """Undo one report (DOMAIN.md "Reversal").
+
+    While none of the money of that member, plan and period is available, every
+    contribution of the period is voided (exact bucket amounts out of pending), the period
+    is recomputed without the report, and what it now owes is posted as one replacement
+    contribution in the report's remittance. Raises NotFoundError (out of scope),
+    ConflictError (already reversed, not a report, or money of the period available).
+    """
+
+    def run(session: Session) -> ReversalResult:
+        target = session.scalar(select(Contribution).where(Contribution.id == contribution_id))
+        if target is None or target.contributor_id is None:
+            raise NotFoundError("contribution not found")
+        principal.require_contributor(target.contributor_id, "contribution")
+        if target.kind != "report" or target.plan_id is None or target.plan_period_start is None:
+            raise ConflictError("only an earnings report can be reversed")
+        session.execute(
+            select(MemberPlan.seq).where(MemberPlan.member_id == target.member_id, MemberPlan.plan_id == target.plan_id)
+            .with_for_update()
+        ).all()
+        session.refresh(target)
+        if target.reversed_at is not None:
+            raise ConflictError("this report was already reversed")
+        period = list(session.scalars(
+            select(Contribution).where(
+                Contribution.member_id == target.member_id, Contribution.plan_id == target.plan_id,
+                Contribution.plan_period_start == target.plan_period_start, Contribution.status != "void",
+            ).order_by(Contribution.seq)
+        ))
+        if any(c.status == "available" and c.amount_minor > 0 for c in period):
+            raise ConflictError("money of this period is already available; it cannot be reversed")
+        return _void_and_replace(session, target, period, reason, clock)
+
+    return db.transaction(run)
+
+
+def _void_and_replace(session: Session, target: Contribution, period: list[Contribution], reason: str,
+                      clock: Settings) -> ReversalResult:
+    remittances = sorted({c.remittance_id for c in period} | {target.remittance_id})
+    locked = {rid: lock_remittance(session, rid) for rid in remittances}
+    voids = [_void_posting(c, clock.now) for c in period if c.amount_minor > 0]
+    for c in period:
+        c.status, c.voided_at = "void", clock.now
+        locked[c.remittance_id].amount_due_minor -= c.amount_minor
+    target.reversed_at, target.reversal_reason = clock.now, reason
+    post(session, voids, clock.now)
+
+    plan = session.scalar(select(Plan).where(Plan.id == target.plan_id))
+    assert plan is not None and target.plan_period_start is not None
+    rows = session.execute(select(AGGREGATES).where(
+        AGGREGATES.c.member_id == target.member_id, AGGREGATES.c.plan_id == plan.id,
+        AGGREGATES.c.period_start >= min(target.plan_period_start.replace(month=1, day=1),
+                                         *period_starts_before(plan.period, target.plan_period_start,
+                                                               plan.eligibility_persists_periods),
+                                         target.plan_period_start),
+    )).all()
+    periods = {r.period_start: _Aggregate(
+        r.seq, r.member_id, r.plan_id, r.period_start, r.period_end,
+        PeriodTotals(r.gross_earnings_minor, r.tips_minor, r.engaged_minutes, r.jobs),
+        r.reached_threshold, r.eligible, r.posted_minor) for r in rows}
+    agg = periods[target.plan_period_start]
+    agg.totals = agg.totals.minus(PeriodTotals(target.gross_earnings_minor, target.tips_minor,
+                                               target.engaged_minutes, target.jobs))
+    agg.posted_minor = 0
+    amount = recompute(plan_terms(plan), plan, agg, periods)
+    write_aggregates(session, [agg])
+    replacement = None
+    if amount > 0:
+        replacement = _replacement(session, target, plan, agg, amount, clock)
+        rem = locked[target.remittance_id]
+        rem.amount_due_minor += amount
+        session.flush()
+        post(session, [posting(replacement)], clock.now)
+        if suspense_balance(session, rem) > 0:
+            fund_from_suspense(session, rem, clock.now)
+            session.refresh(replacement)
+    session.flush()
+    return ReversalResult([c.id for c in period], replacement)
+
+
+def _void_posting(c: Contribution, now: datetime) -> NewTransaction:
+    txn = posting(c)
+    txn.legs = [Leg(leg.account, -leg.amount_minor) for leg in txn.legs]
+    txn.kind, txn.effective_at = "contribution_void", now
+    return txn
+
+
+def _replacement(session: Session, target: Contribution, plan: Plan, agg: _Aggregate, amount: int,
+                 clock: Settings) -> Contribution:
+    member = session.scalar(select(Member).where(Member.id == target.member_id))
+    election = member_allocation(member) if member is not None else None
+    allocation = election if plan.allocation_mode == "member_election" and election else plan_allocation(plan)
+    split = split_largest_remainder(amount, allocation)
+    row = Contribution(
+        id=new_id("ctb"), kind="replacement", contributor_id=target.contributor_id, member_id=target.member_id,
+        worker_ref=target.worker_ref, plan_id=plan.id, remittance_id=target.remittance_id,
+        currency=target.currency, period_start=agg.period_start, period_end=agg.period_end,
+        plan_period_start=agg.period_start, amount_minor=amount,
+        allocation_healthcare_minor=split["healthcare"], allocation_retirement_minor=split["retirement"],
+        allocation_training_minor=split["training"], eligible=agg.eligible, status="pending",
+        created_at=clock.now,
+    )
+    session.add(row)
+    return row
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class ContributionFilters:
+    """Filters of ``GET /v1/contributions`` (API.md)."""
+
+    external_id: str | None = None
+    worker_ref: str | None = None
+    remittance_id: str | None = None
+    period_start: date | None = None
+    member_id: str | None = None
+
+
+def get_contribution(db: Database, principal: Principal, contribution_id: str) -> Contribution:
+    """One contribution in the caller's scope; else NotFoundError."""
+
+    def run(session: Session) -> Contribution:
+        row = session.scalar(select(Contribution).where(Contribution.id == contribution_id))
+        if row is None:
+            raise NotFoundError("contribution not found")
+        principal.require_contributor(row.contributor_id, "contribution")
+        return row
+
+    return db.read(run)
+
+
+def list_contributions(db: Database, principal: Principal, filters: ContributionFilters, limit: int,
+                       cursor: str | None) -> Page[Contribution]:
+    """Contributions in scope (a platform: its own), newest first, filtered."""
+    query = select(Contribution)
+    if principal.role == "platform":
+        query = query.where(Contribution.contributor_id == principal.contributor_id)
+    for name in ("external_id", "worker_ref", "remittance_id", "period_start", "member_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(getattr(Contribution, name) == value)
+    return db.read(lambda s: paginate(s, query, Contribution.seq, limit, cursor))
+
+
+def period_basis_earnings(session: Session, contributions: list[Contribution]) -> dict[str, int]:
+    """For each contribution id, its plan period's basis earnings (gross, or gross - tips)."""
+    keys = {(c.member_id, c.plan_id, c.plan_period_start) for c in contributions if c.plan_id}
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(AGGREGATES.c.member_id, AGGREGATES.c.plan_id, AGGREGATES.c.period_start,
+               AGGREGATES.c.gross_earnings_minor, AGGREGATES.c.tips_minor, Plan.earnings_basis)
+        .join(Plan, Plan.id == AGGREGATES.c.plan_id)
+        .where(tuple_(AGGREGATES.c.member_id, AGGREGATES.c.plan_id, AGGREGATES.c.period_start).in_(list(keys)))
+    ).all()
+    earnings = {(r.member_id, r.plan_id, r.period_start):
+                r.gross_earnings_minor - (r.tips_minor if r.earnings_basis == "pre_tip" else 0) for r in rows}
+    return {c.id: earnings.get((c.member_id, c.plan_id, c.plan_period_start), 0) for c in contributions}

@@ -1,0 +1,387 @@
+"""SQLModel tables: the ledger's rows.
+
+Conventions (DOMAIN.md "Money", STACK.md):
+- every amount is an integer number of minor units in a BIGINT column named ``*_minor``;
+- every table has an integer surrogate key ``seq`` (pagination, joins) and, where the API
+  shows it, a public ``id`` (prefixed ``mem_``, ``ctb_``, ... or chosen by the client);
+- timestamps are stored in UTC and come back timezone-aware (``UTCDateTime``).
+
+Entries store signed amounts, debit positive, so a transaction's entries sum to zero.
+Accounts cache their balance in their *normal* direction (a liability such as a member's
+bucket is positive when the fund owes the member), and every entry stores that balance
+after it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+#: Integer primary key that autoincrements on both databases (STACK.md: SQLite).
+SEQ_TYPE = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and returned aware (SQLite drops offsets)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _seq() -> Any:
+    return Field(default=None, primary_key=True, sa_type=SEQ_TYPE)
+
+
+def _minor(default: int | None = 0, nullable: bool = False) -> Any:
+    return Field(default=default, sa_type=BigInteger, nullable=nullable)
+
+
+def _ts(nullable: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: stored as the SHA-256 of the secret, shown to its owner once."""
+
+    __tablename__ = "api_keys"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    key_hash: str = Field(unique=True, max_length=64)
+    role: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    contributor_id: str | None = Field(default=None, max_length=64)
+    member_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _ts()
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """One ``Idempotency-Key`` use: claimed while running, then the stored answer."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("api_key_id", "idem_key", "method", "path"),)
+    seq: int | None = _seq()
+    api_key_id: str = Field(max_length=40)
+    idem_key: str = Field(max_length=255)
+    method: str = Field(max_length=10)
+    path: str = Field(max_length=2000)
+    request_hash: str = Field(max_length=64)
+    state: str = Field(max_length=16)  # in_progress | done
+    response_status: int | None = None
+    response_body: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _ts()
+    locked_until: datetime = _ts()
+
+
+class Contributor(SQLModel, table=True):
+    """Who owes contributions: a platform or an employer (DOMAIN.md "Who uses it")."""
+
+    __tablename__ = "contributors"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=64)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    created_at: datetime = _ts()
+
+
+class Plan(SQLModel, table=True):
+    """A contributor's plan: how much it owes per report and how that is split."""
+
+    __tablename__ = "plans"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=64)
+    contributor_id: str = Field(foreign_key="contributors.id", index=True, max_length=64)
+    basis: str = Field(max_length=32)
+    rate_bps: int | None = None
+    amount_minor: int | None = _minor(None, nullable=True)
+    earnings_basis: str = Field(default="pre_tip", max_length=16)
+    period: str = Field(default="month", max_length=16)
+    min_earnings_minor: int = _minor()
+    eligibility_persists_periods: int = 0
+    annual_cap_minor: int | None = _minor(None, nullable=True)
+    proration_json: str | None = Field(default=None, sa_type=Text)
+    paid_by: str = Field(default="reports", max_length=16)
+    allocation_mode: str = Field(default="member_election", max_length=32)
+    allocation_healthcare_bps: int
+    allocation_retirement_bps: int
+    allocation_training_bps: int
+    effective_from: date
+    created_at: datetime = _ts()
+
+
+class Member(SQLModel, table=True):
+    """A worker's portable account, for life (DOMAIN.md "Who uses it")."""
+
+    __tablename__ = "members"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    display_name: str | None = Field(default=None, max_length=200)
+    birth_year: int | None = None
+    hsa_coverage: str | None = Field(default=None, max_length=16)
+    election_healthcare_bps: int | None = None
+    election_retirement_bps: int | None = None
+    election_training_bps: int | None = None
+    created_at: datetime = _ts()
+
+
+class Enrollment(SQLModel, table=True):
+    """A contributor's ``worker_ref`` linked to a member; unique per contributor."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("contributor_id", "worker_ref"),)
+    seq: int | None = _seq()
+    contributor_id: str = Field(foreign_key="contributors.id", max_length=64)
+    worker_ref: str = Field(max_length=64)
+    member_id: str = Field(foreign_key="members.id", index=True, max_length=40)
+    created_at: datetime = _ts()
+
+
+class LinkCode(SQLModel, table=True):
+    """A single-use code a member gives a platform to link to their account (7 days)."""
+
+    __tablename__ = "link_codes"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    member_id: str = Field(foreign_key="members.id", max_length=40)
+    expires_at: datetime = _ts()
+    used_at: datetime | None = _ts(nullable=True)
+    used_by_contributor_id: str | None = Field(default=None, max_length=64)
+    used_by_worker_ref: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts()
+
+
+class MemberPlan(SQLModel, table=True):
+    """Lock anchor for one member under one plan: reports of that pair run one at a time."""
+
+    __tablename__ = "member_plans"
+    __table_args__ = (UniqueConstraint("member_id", "plan_id"),)
+    seq: int | None = _seq()
+    member_id: str = Field(max_length=40)
+    plan_id: str = Field(max_length=64)
+
+
+class PeriodAggregate(SQLModel, table=True):
+    """A member's reported totals and what was posted, per plan and plan period."""
+
+    __tablename__ = "period_aggregates"
+    __table_args__ = (UniqueConstraint("member_id", "plan_id", "period_start"),)
+    seq: int | None = _seq()
+    member_id: str = Field(max_length=40)
+    plan_id: str = Field(max_length=64)
+    period_start: date
+    period_end: date
+    gross_earnings_minor: int = _minor()
+    tips_minor: int = _minor()
+    engaged_minutes: int = _minor()
+    jobs: int = _minor()
+    reached_threshold: bool = False
+    eligible: bool = False
+    posted_minor: int = _minor()
+
+
+class Remittance(SQLModel, table=True):
+    """A batch of contributions a contributor owes, or its open monthly remittance.
+
+    ``kind``: ``batch`` (posted with ``POST /v1/remittances``), ``monthly`` (single
+    contributions of one business month), ``self`` (a member's own money).
+    """
+
+    __tablename__ = "remittances"
+    __table_args__ = (
+        UniqueConstraint("contributor_id", "external_id"),
+        CheckConstraint("amount_due_minor >= 0", name="ck_remittance_due"),
+        CheckConstraint("amount_funded_minor >= 0", name="ck_remittance_funded"),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    external_id: str | None = Field(default=None, max_length=64)
+    contributor_id: str | None = Field(default=None, index=True, max_length=64)
+    member_id: str | None = Field(default=None, max_length=40)
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=16)
+    month: str = Field(max_length=7)
+    open_key: str | None = Field(default=None, unique=True, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    line_count: int = 0
+    amount_due_minor: int = _minor()
+    amount_funded_minor: int = _minor()
+    due_date: date
+    closes_on: date
+    created_at: datetime = _ts()
+
+
+class Contribution(SQLModel, table=True):
+    """One earnings report and what it added (``amount_minor``, split by bucket).
+
+    ``kind``: ``report`` (from a platform) or ``replacement`` (posted by a reversal).
+    ``status``: pending, available or void. ``reversed_at`` marks a report taken out of
+    its period's aggregate.
+    """
+
+    __tablename__ = "contributions"
+    __table_args__ = (
+        UniqueConstraint("contributor_id", "external_id"),
+        Index("ix_contributions_period", "member_id", "plan_id", "plan_period_start"),
+        Index("ix_contributions_remittance", "remittance_id", "seq"),
+        CheckConstraint("amount_minor >= 0", name="ck_contribution_amount"),
+        CheckConstraint(
+            "allocation_healthcare_minor + allocation_retirement_minor"
+            " + allocation_training_minor = amount_minor",
+            name="ck_contribution_split",
+        ),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    kind: str = Field(default="report", max_length=16)
+    external_id: str | None = Field(default=None, max_length=64)
+    contributor_id: str | None = Field(default=None, max_length=64)
+    member_id: str = Field(index=True, max_length=40)
+    worker_ref: str | None = Field(default=None, max_length=64)
+    plan_id: str | None = Field(default=None, max_length=64)
+    remittance_id: str = Field(max_length=40)
+    currency: str = Field(max_length=3)
+    period_start: date | None = None
+    period_end: date | None = None
+    plan_period_start: date | None = None
+    gross_earnings_minor: int = _minor()
+    tips_minor: int = _minor()
+    engaged_minutes: int = _minor()
+    jobs: int = _minor()
+    amount_minor: int = _minor()
+    allocation_healthcare_minor: int = _minor()
+    allocation_retirement_minor: int = _minor()
+    allocation_training_minor: int = _minor()
+    eligible: bool = True
+    status: str = Field(max_length=16)
+    request_hash: str | None = Field(default=None, max_length=64)
+    reversed_at: datetime | None = _ts(nullable=True)
+    reversal_reason: str | None = Field(default=None, max_length=500)
+    voided_at: datetime | None = _ts(nullable=True)
+    available_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+
+
+class Funding(SQLModel, table=True):
+    """Money received for a remittance (or matching none: ``remittance_id`` null).
+
+    ``applied_minor`` is how much of it made contributions available (oldest funding
+    first); ``moved_minor`` how much an administrator applied to another remittance.
+    """
+
+    __tablename__ = "fundings"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="ck_funding_amount"),
+        CheckConstraint(
+            "applied_minor >= 0 AND moved_minor >= 0 AND applied_minor + moved_minor <= amount_minor",
+            name="ck_funding_use",
+        ),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    remittance_id: str | None = Field(default=None, index=True, max_length=40)
+    contributor_id: str | None = Field(default=None, max_length=64)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    applied_minor: int = _minor()
+    moved_minor: int = _minor()
+    source: str = Field(max_length=16)  # manual | apply | stripe
+    reference: str | None = Field(default=None, unique=True, max_length=200)
+    applied_from_funding_id: str | None = Field(default=None, max_length=40)
+    status: str = Field(default="recorded", max_length=16)  # recorded | reversed
+    received_at: datetime = _ts()
+    created_at: datetime = _ts()
+    reversed_at: datetime | None = _ts(nullable=True)
+
+
+class Account(SQLModel, table=True):
+    """A ledger account in one currency (DESIGN.md "Double entry").
+
+    ``normal`` is ``debit`` (assets, expenses) or ``credit`` (what the fund owes);
+    ``balance_minor`` is kept in that direction. Member buckets and suspense never go
+    below zero, and the database says so.
+    """
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        UniqueConstraint("name", "currency"),
+        CheckConstraint(
+            "kind NOT IN ('member', 'suspense') OR balance_minor >= 0",
+            name="ck_account_not_overdrawn",
+        ),
+        Index("ix_accounts_member", "member_id", "currency"),
+    )
+    seq: int | None = _seq()
+    name: str = Field(max_length=200)
+    currency: str = Field(max_length=3)
+    kind: str = Field(max_length=32)
+    normal: str = Field(max_length=6)
+    member_id: str | None = Field(default=None, max_length=40)
+    bucket: str | None = Field(default=None, max_length=16)
+    state: str | None = Field(default=None, max_length=16)
+    contributor_id: str | None = Field(default=None, max_length=64)
+    remittance_id: str | None = Field(default=None, max_length=40)
+    balance_minor: int = _minor()
+
+
+class LedgerTransaction(SQLModel, table=True):
+    """A ledger transaction: two or more entries in one currency summing to zero."""
+
+    __tablename__ = "ledger_transactions"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    kind: str = Field(max_length=32)
+    currency: str = Field(max_length=3)
+    contribution_id: str | None = Field(default=None, max_length=40)
+    funding_id: str | None = Field(default=None, max_length=40)
+    remittance_id: str | None = Field(default=None, max_length=40)
+    memo: str | None = Field(default=None, max_length=500)
+    effective_at: datetime = _ts()
+    created_at: datetime = _ts()
+
+
+class Entry(SQLModel, table=True):
+    """One movement of one account: signed (debit positive), immutable."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        CheckConstraint("amount_minor <> 0", name="ck_entry_nonzero"),
+        Index("ix_entries_account", "account_seq", "seq"),
+        Index("ix_entries_account_effective", "account_seq", "effective_at"),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    transaction_id: str = Field(index=True, max_length=40)
+    account_seq: int = Field(foreign_key="accounts.seq", sa_type=SEQ_TYPE)
+    amount_minor: int = _minor()
+    balance_after_minor: int = _minor()
+    kind: str = Field(max_length=32)
+    contributor_id: str | None = Field(default=None, max_length=64)
+    effective_at: datetime = _ts()
+    created_at: datetime = _ts()
