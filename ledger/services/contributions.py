@@ -41,7 +41,7 @@ from ledger.rules import (
     reaches_threshold,
 )
 from ledger.services.catalog import plan_allocation, plan_terms
-from ledger.services.members import member_allocation
+from ledger.services.members import load_member, member_allocation
 from ledger.services.remittances import (
     fund_from_suspense,
     lock_remittance,
@@ -642,3 +642,16 @@ def period_basis_earnings(session: Session, contributions: list[Contribution]) -
     earnings = {(r.member_id, r.plan_id, r.period_start):
                 r.gross_earnings_minor - (r.tips_minor if r.earnings_basis == "pre_tip" else 0) for r in rows}
     return {c.id: earnings.get((c.member_id, c.plan_id, c.plan_period_start), 0) for c in contributions}
+
+
+def list_member_contributions(db: Database, principal: Principal, member_id: str, limit: int,
+                              cursor: str | None) -> tuple[Page[Contribution], dict[str, int]]:
+    """A member's contributions newest first, with each one's plan-period basis earnings."""
+
+    def run(session: Session) -> tuple[Page[Contribution], dict[str, int]]:
+        load_member(session, principal, member_id)
+        result = paginate(session, select(Contribution).where(Contribution.member_id == member_id),
+                          Contribution.seq, limit, cursor)
+        return result, period_basis_earnings(session, result.data)
+
+    return db.read(run)

@@ -1,0 +1,63 @@
+"""Per-application state: settings, database and clock, reached from views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from flask import current_app, g
+
+from api.errors import ApiError
+from ledger.config import Settings
+from ledger.db import Database
+from ledger.principal import Principal
+
+
+@dataclass
+class AppState:
+    """What ``create_app`` sets up once: settings, database, and the clock (UTC, aware)."""
+
+    settings: Settings
+    db: Database
+    clock: Callable[[], datetime]
+
+
+def state() -> AppState:
+    """This app's state."""
+    result: AppState = current_app.extensions["pbl"]
+    return result
+
+
+def db() -> Database:
+    """This app's database."""
+    return state().db
+
+
+def now() -> datetime:
+    """The current instant (aware, UTC), fixed for the request."""
+    if "now" not in g:
+        g.now = state().clock().astimezone(UTC)
+    result: datetime = g.now
+    return result
+
+
+def today() -> date:
+    """Today's business date in ``PBL_TIMEZONE``."""
+    return now().astimezone(state().settings.timezone).date()
+
+
+def principal() -> Principal:
+    """The authenticated caller (set by ``api.auth``)."""
+    result: Principal | None = g.get("principal")
+    if result is None:
+        raise ApiError(401, "unauthenticated", "a valid API key is required")
+    return result
+
+
+def require_role(*roles: str) -> Principal:
+    """The caller, if its role may use this endpoint; else 403 ``forbidden``."""
+    caller = principal()
+    if caller.role not in roles:
+        raise ApiError(403, "forbidden", f"this endpoint is not available to {caller.role} keys")
+    return caller

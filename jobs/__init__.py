@@ -1,0 +1,1 @@
+"""Scheduled jobs; later issues fill this package (accrual, reconciliation, closing)."""
