@@ -1,0 +1,1 @@
+"""The ``pbl`` command line: schema, keys, server, import, verify and the demo."""

@@ -1,0 +1,170 @@
+"""``pbl demo``: a realistic quarter through a live server, then a summary a person can check.
+
+It starts the API on a free loopback port over a fresh SQLite file and acts as the outside
+world: an administrator sets up three contributors, platforms enroll about 2,000 workers
+(one portable account each, linked across platforms with link codes), some members elect
+their split, each platform posts a quarter of monthly remittance CSVs with ``pbl import``,
+and the administrator records a funding for each remittance, one short and one over.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.app import create_app
+from ledger.config import Settings
+from ledger.db import Database, make_engine
+from ledger.migrate import upgrade
+from ledger.money import BUCKETS
+from ledger.services.keys import create_key
+from pbl import demo_data
+from pbl.client import ApiClient
+from pbl.importer import import_file
+
+SHORT_BY_MINOR = 12_345
+OVER_BY_MINOR = 5_000
+
+
+def last_full_quarter(today: date) -> date:
+    """The first day of the last calendar quarter that is over."""
+    this_quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    previous = this_quarter - timedelta(days=1)
+    return date(previous.year, 3 * ((previous.month - 1) // 3) + 1, 1)
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """The API on waitress, on a free loopback port, in this process."""
+    from waitress.server import create_server
+
+    app = create_app(settings)
+    server = create_server(app, host="127.0.0.1", port=0, threads=8)
+    port = server.socket.getsockname()[1]  # type: ignore[union-attr]
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = None) -> None:
+    """Run the whole demo and print its summary."""
+    folder = (directory or Path.cwd() / f"pbl-demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
+    folder.mkdir(parents=True, exist_ok=False)
+    settings = Settings(database_url=f"sqlite:///{folder / 'pbl.db'}")
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    _, admin_key = create_key(Database(engine), "admin", "demo administrator", datetime.now(UTC))
+    quarter = last_full_quarter(datetime.now(settings.timezone).date())
+    echo(f"demo: {workers} workers, quarter starting {quarter}, data in {folder}")
+    with live_server(settings) as url:
+        admin = ApiClient(url, admin_key)
+        platforms = set_up_contributors(admin, url, quarter)
+        people = demo_data.make_workers(workers, random.Random(seed))
+        members = enroll_everyone(admin, platforms, people)
+        files = demo_data.write_quarter(folder / "csv", people, quarter, seed)
+        plan_ids = {c: p["id"] for c, p in demo_data.plans(quarter).items()}
+        remittances = []
+        for contributor, path in files:
+            rem = import_file(path, plan_ids[contributor], url, platforms[contributor].key)
+            echo(f"  pbl import {path.name}: {rem['id']} lines={rem['line_count']} due={rem['amount_due_minor']}")
+            remittances.append(rem)
+        fund_remittances(admin, remittances)
+        print_summary(admin, members, folder)
+
+
+def echo(text: str) -> None:
+    """Progress and summary lines."""
+    click.echo(text)
+
+
+def set_up_contributors(admin: ApiClient, url: str, quarter: date) -> dict[str, ApiClient]:
+    """Create the three contributors, their plans and platform keys."""
+    plans = demo_data.plans(quarter)
+    platforms = {}
+    for contributor in demo_data.CONTRIBUTORS:
+        admin.post("/v1/contributors", contributor)
+        admin.post(f"/v1/contributors/{contributor['id']}/plans", plans[contributor["id"]])
+        key = admin.post("/v1/api-keys", {"role": "platform", "name": contributor["name"],
+                                          "contributor_id": contributor["id"]})["key"]
+        platforms[contributor["id"]] = ApiClient(url, key)
+    return platforms
+
+
+def enroll_everyone(admin: ApiClient, platforms: dict[str, ApiClient], people: list[demo_data.Worker]) -> list[str]:
+    """Each worker's first platform opens their account; the others link with a link code."""
+
+    def enroll(worker: demo_data.Worker) -> str:
+        member_id = ""
+        for contributor, ref in worker.refs.items():
+            body: dict[str, Any] = {"worker_ref": ref}
+            if member_id:
+                body["link_code"] = admin.post(f"/v1/members/{member_id}/link-codes")["code"]
+            member_id = platforms[contributor].post("/v1/enrollments", body)["member_id"]
+        if worker.election:
+            admin.put(f"/v1/members/{member_id}/allocation", worker.election)
+        return member_id
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        members = list(pool.map(enroll, people))
+    linked = sum(1 for w in people if len(w.refs) > 1)
+    echo(f"  enrolled {len(members)} members ({linked} on two or three platforms, "
+         f"{sum(1 for w in people if w.election)} with their own election)")
+    return members
+
+
+def fund_remittances(admin: ApiClient, remittances: list[dict[str, Any]]) -> None:
+    """Record a bank transfer per remittance: the second short, the fourth over, the rest exact."""
+    received = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    for index, rem in enumerate(remittances):
+        amount = rem["amount_due_minor"] - (SHORT_BY_MINOR if index == 1 else 0) + (OVER_BY_MINOR if index == 3 else 0)
+        if amount <= 0:
+            continue
+        admin.post(f"/v1/remittances/{rem['id']}/fundings", {
+            "amount_minor": amount, "currency": rem["currency"], "reference": f"wire-{rem['external_id']}",
+            "received_at": received})
+
+
+def _dollars(minor: int) -> str:
+    return f"${minor // 100:,}.{minor % 100:02d}"
+
+
+def print_summary(admin: ApiClient, members: list[str], folder: Path) -> None:
+    """What a person checks: members, contributions per bucket, remittances, verify."""
+    contributions = admin.all_pages("/v1/contributions")
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(BUCKETS, 0))
+    for c in contributions:
+        for bucket in BUCKETS:
+            totals[c["status"]][bucket] += c["allocations"][bucket]
+    echo("")
+    echo("== summary ==")
+    echo(f"members: {len(set(members))}")
+    echo(f"contributions: {len(contributions)} reports, {sum(c['amount_minor'] > 0 for c in contributions)} "
+         f"with money, {_dollars(sum(c['amount_minor'] for c in contributions))} in all")
+    echo(f"{'':12}{'healthcare':>16}{'retirement':>16}{'training':>16}{'total':>16}")
+    for status in ("pending", "available"):
+        row = totals[status]
+        echo(f"{status:12}" + "".join(f"{_dollars(row[b]):>16}" for b in BUCKETS) + f"{_dollars(sum(row.values())):>16}")
+    echo("remittances:")
+    for rem in sorted(admin.all_pages("/v1/remittances"), key=lambda r: r["external_id"] or ""):
+        extra = (f" short {_dollars(rem['short_minor'])}" if rem["short_minor"] else "") + \
+                (f" credit {_dollars(rem['credit_minor'])}" if rem["credit_minor"] else "")
+        echo(f"  {rem['external_id']:22} {rem['status']:17} due {_dollars(rem['amount_due_minor']):>12} "
+             f"funded {_dollars(rem['amount_funded_minor']):>12}{extra}")
+    result = admin.post("/v1/ledger/verify")
+    echo(f"verify: {'ok' if result['ok'] else 'FAILED'}")
+    for check in result["checks"]:
+        echo(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
+    echo(f"data file: {folder / 'pbl.db'} (inspect with PBL_DATABASE_URL=sqlite:///{folder / 'pbl.db'} pbl verify)")
