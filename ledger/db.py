@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event
+from sqlalchemy import Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -112,10 +112,19 @@ class Database:
 
 
 def insert_ignore(session: Session, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` into ``table``, skipping any that hit a unique constraint."""
+    """Insert ``rows`` (all with the same keys) into ``table``, skipping any that hit a
+    unique constraint. On PostgreSQL one ``INSERT ... SELECT FROM unnest(...)`` statement."""
     rows = list(rows)
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(table).on_conflict_do_nothing(), rows)
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+        return
+    columns = list(rows[0])
+    types = [table.c[c].type.compile(dialect=postgresql.dialect()).split("(")[0] for c in columns]
+    arrays = ", ".join(f"CAST(:a_{c} AS {t}[])" for c, t in zip(columns, types, strict=True))
+    names = ", ".join(f'"{c}"' for c in columns)
+    session.execute(
+        text(f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) ON CONFLICT DO NOTHING'),
+        {f"a_{c}": [row[c] for row in rows] for c in columns},
+    )

@@ -21,9 +21,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.bulk import in_list, insert_rows, update_rows
 from ledger.db import insert_ignore
 from ledger.errors import InvariantError
 from ledger.ids import new_id
@@ -108,6 +109,21 @@ class Leg:
     amount_minor: int
 
 
+def merge_legs(legs: Iterable[Leg]) -> list[Leg]:
+    """Sum legs that move the same account (first-seen order), dropping those that net to 0.
+
+    A batch posts one transaction whose legs are the sum of its contributions' legs, so
+    each account gets one entry per batch, not one per line.
+    """
+    totals: dict[tuple[str, str], int] = {}
+    accounts: dict[tuple[str, str], AccountRef] = {}
+    for leg in legs:
+        key = leg.account.key
+        accounts.setdefault(key, leg.account)
+        totals[key] = totals.get(key, 0) + leg.amount_minor
+    return [Leg(accounts[key], amount) for key, amount in totals.items() if amount != 0]
+
+
 @dataclass
 class NewTransaction:
     """A transaction to post: legs in one currency summing to zero, and what it is for."""
@@ -152,35 +168,40 @@ def sign(normal: str) -> int:
 
 
 def lock_accounts(session: Session, refs: Iterable[AccountRef]) -> dict[tuple[str, str], LockedAccount]:
-    """Create missing accounts, then lock all of ``refs`` in (name, currency) order.
+    """Lock all of ``refs`` in (name, currency) order, creating the missing ones.
 
-    Returns ``{(name, currency): LockedAccount}``. On SQLite the whole database is
-    already locked by ``BEGIN IMMEDIATE``; ``FOR UPDATE`` is dropped there.
+    Existing accounts are locked in one sorted pass; accounts seen for the first time are
+    inserted (a concurrent twin's insert wins quietly) and locked after. Returns
+    ``{(name, currency): LockedAccount}``. On SQLite the whole database is already locked
+    by ``BEGIN IMMEDIATE``; ``FOR UPDATE`` is dropped there.
     """
     by_key = {ref.key: ref for ref in refs}
     keys = sorted(by_key)
-    existing = _select_accounts(session, keys, lock=False)
-    missing = [by_key[k].row() for k in keys if k not in existing]
-    insert_ignore(session, ACCOUNTS, missing)
-    return _select_accounts(session, keys, lock=True)
+    locked = _select_accounts(session, keys, lock=True)
+    missing = [k for k in keys if k not in locked]
+    if missing:
+        insert_ignore(session, ACCOUNTS, [by_key[k].row() for k in missing])
+        locked.update(_select_accounts(session, missing, lock=True))
+    return locked
 
 
 def _select_accounts(
     session: Session, keys: Sequence[tuple[str, str]], lock: bool
 ) -> dict[tuple[str, str], LockedAccount]:
+    """Accounts by (name, currency), in sorted order, ``FOR UPDATE`` when ``lock``."""
     found: dict[tuple[str, str], LockedAccount] = {}
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        query = (
-            select(ACCOUNTS.c.seq, ACCOUNTS.c.name, ACCOUNTS.c.currency, ACCOUNTS.c.kind,
-                   ACCOUNTS.c.normal, ACCOUNTS.c.balance_minor)
-            .where(tuple_(ACCOUNTS.c.name, ACCOUNTS.c.currency).in_(chunk))
-            .order_by(ACCOUNTS.c.name, ACCOUNTS.c.currency)
-        )
-        if lock:
-            query = query.with_for_update()
-        for row in session.execute(query):
-            found[(row.name, row.currency)] = LockedAccount(row.seq, row.kind, row.normal, row.balance_minor)
+    for currency in sorted({c for _, c in keys}):
+        names = sorted(n for n, c in keys if c == currency)
+        for start in range(0, len(names), _CHUNK):
+            query = (
+                select(ACCOUNTS.c.seq, ACCOUNTS.c.name, ACCOUNTS.c.kind, ACCOUNTS.c.normal, ACCOUNTS.c.balance_minor)
+                .where(ACCOUNTS.c.currency == currency, in_list(ACCOUNTS.c.name, names[start : start + _CHUNK]))
+                .order_by(ACCOUNTS.c.name)
+            )
+            if lock:
+                query = query.with_for_update()
+            for row in session.execute(query):
+                found[(row.name, currency)] = LockedAccount(row.seq, row.kind, row.normal, row.balance_minor)
     return found
 
 
@@ -215,11 +236,9 @@ def post(session: Session, transactions: Sequence[NewTransaction], now: datetime
                 "kind": txn.kind, "contributor_id": txn.contributor_id,
                 "effective_at": txn.effective_at, "created_at": now,
             })
-    session.execute(TRANSACTIONS.insert(), txn_rows)
-    session.execute(ENTRIES.insert(), entry_rows)
+    insert_rows(session, TRANSACTIONS, txn_rows)
+    insert_rows(session, ENTRIES, entry_rows)
     touched = {accounts[leg.account.key].seq: accounts[leg.account.key] for txn in transactions for leg in txn.legs}
-    session.execute(
-        update(ACCOUNTS).where(ACCOUNTS.c.seq == bindparam("b_seq")).values(balance_minor=bindparam("b_balance")),
-        [{"b_seq": seq, "b_balance": acc.balance_minor} for seq, acc in touched.items()],
-    )
+    update_rows(session, ACCOUNTS, "seq", [{"seq": seq, "balance_minor": acc.balance_minor}
+                                           for seq, acc in touched.items()])
     return [txn.id for txn in transactions]

@@ -9,10 +9,12 @@ programs in its table (DoorDash pilots, Wisconsin AB 269, Massachusetts Uber/Lyf
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
+from itertools import pairwise
 from typing import Any, TypeGuard
 
 from ledger.errors import InvariantError, ValidationError
@@ -105,9 +107,9 @@ class PeriodTotals:
     def __post_init__(self) -> None:
         """Raise ``ValidationError`` (errors by field) for a negative or non-int field."""
         errors = {
-            item.name: ["must be an int >= 0"]
-            for item in fields(self)
-            if not _is_count(getattr(self, item.name))
+            name: ["must be an int >= 0"]
+            for name, value in zip(_TOTALS_FIELDS, self._values(), strict=True)
+            if not _is_count(value)
         }
         if not errors and self.tips_minor > self.gross_earnings_minor:
             errors["tips_minor"] = ["must not exceed gross_earnings_minor (gross includes tips)"]
@@ -136,6 +138,10 @@ class PeriodTotals:
         return (self.gross_earnings_minor, self.tips_minor, self.engaged_minutes, self.jobs)
 
 
+_TOTALS_FIELDS = ("gross_earnings_minor", "tips_minor", "engaged_minutes", "jobs")
+
+
+@functools.lru_cache(maxsize=4096)
 def plan_period_bounds(period: str, day: date) -> tuple[date, date]:
     """Return (first day, last day) of the calendar month or quarter containing ``day``.
 
@@ -162,7 +168,7 @@ def period_starts_before(period: str, start: date, count: int) -> list[date]:
         raise ValidationError(f"{start.isoformat()} is not the first day of a {period}")
     if not _is_count(count):
         raise ValidationError(f"count must be an int >= 0, got {count!r}")
-    return [_first_of_month_shifted(start, -months * back) for back in range(1, count + 1)]
+    return list(_shifted_starts(start, months, count))
 
 
 def basis_earnings_minor(terms: PlanTerms, totals: PeriodTotals) -> int:
@@ -385,7 +391,9 @@ def _tiers_errors(proration: Proration) -> dict[str, list[str]]:
 
 
 def _each_tier_errors(tiers: tuple[Tier, ...]) -> list[str]:
-    """Messages for an empty tier list, duplicate thresholds or out-of-range tiers."""
+    """Messages for an empty tier list, duplicate thresholds, out-of-range tiers, or a tier
+    paying less than a tier with fewer minutes (a later report adding minutes would then
+    owe less than the period already posted, which only a reversal may do)."""
     if not tiers:
         return ["a tiers proration needs at least one tier"]
     messages = []
@@ -397,6 +405,10 @@ def _each_tier_errors(tiers: tuple[Tier, ...]) -> list[str]:
             messages.append(f"tier {index}: min_minutes and percent_bps must be ints >= 0")
         elif tier.percent_bps > _BPS_WHOLE:
             messages.append(f"tier {index}: percent_bps must be at most {_BPS_WHOLE} (100%)")
+    if not messages:
+        ordered = sorted(tiers, key=lambda tier: tier.min_minutes)
+        if any(low.percent_bps > high.percent_bps for low, high in pairwise(ordered)):
+            messages.append("percent_bps must not decrease as min_minutes grows (more time never pays less)")
     return messages
 
 
@@ -405,6 +417,11 @@ def _months_in(period: str) -> int:
     if period not in _MONTHS_IN:
         raise ValidationError(f"unknown plan period {period!r}; expected month or quarter")
     return _MONTHS_IN[period]
+
+
+@functools.lru_cache(maxsize=4096)
+def _shifted_starts(start: date, months: int, count: int) -> tuple[date, ...]:
+    return tuple(_first_of_month_shifted(start, -months * back) for back in range(1, count + 1))
 
 
 def _first_of_month_shifted(first: date, months: int) -> date:

@@ -9,6 +9,7 @@ and the administrator records a funding for each remittance, one short and one o
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from collections import defaultdict
@@ -47,6 +48,7 @@ def live_server(settings: Settings) -> Iterator[str]:
     """The API on waitress, on a free loopback port, in this process."""
     from waitress.server import create_server
 
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the demo's own load, not news
     app = create_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
     port = server.socket.getsockname()[1]  # type: ignore[union-attr]

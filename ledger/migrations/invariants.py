@@ -4,6 +4,7 @@
   ``ledger_transactions`` checks, once per ledger transaction at commit, that its entries
   are two or more and sum to zero (a CHECK cannot sum across rows).
 - Both databases: entries and ledger transactions are immutable (no UPDATE or DELETE).
+- PostgreSQL: a lower fillfactor on the rows updated in place (balances, aggregates).
 Autogenerate knows nothing of triggers: they are written here by hand (STACK.md).
 """
 
@@ -47,6 +48,13 @@ PG_CREATE = [
     CREATE TRIGGER ledger_transactions_immutable BEFORE UPDATE OR DELETE ON ledger_transactions
         FOR EACH ROW EXECUTE FUNCTION pbl_forbid_change()
     """,
+]
+
+PG_CREATE += [
+    # Balance and aggregate rows are updated in place all day: leave room on each page so
+    # PostgreSQL can update them without touching their indexes (HOT updates).
+    "ALTER TABLE accounts SET (fillfactor = 70)",
+    "ALTER TABLE period_aggregates SET (fillfactor = 80)",
 ]
 
 PG_DROP = [

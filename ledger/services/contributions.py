@@ -14,21 +14,23 @@ over the (member, plan) anchors in sorted order, bulk inserts.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from ledger.bulk import in_list, insert_rows, update_rows
 from ledger.db import Database, insert_ignore
 from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import BUCKETS, split_largest_remainder
 from ledger.pagination import Page, paginate
-from ledger.postings import Leg, NewTransaction, member_account, post, receivable
+from ledger.postings import Leg, NewTransaction, member_account, merge_legs, post, receivable
 from ledger.principal import Principal
 from ledger.rules import (
     PeriodTotals,
@@ -87,14 +89,15 @@ class Report:
         """The report's amounts as period totals."""
         return PeriodTotals(self.gross_earnings_minor, self.tips_minor, self.engaged_minutes, self.jobs)
 
+    def fields(self) -> tuple[Any, ...]:
+        """The report's values in field order (what makes two reports the same)."""
+        return (self.external_id, self.worker_ref, self.plan_id, self.period_start.isoformat(),
+                self.period_end.isoformat(), self.currency, self.gross_earnings_minor, self.tips_minor,
+                self.engaged_minutes, self.jobs)
+
     def digest(self) -> str:
-        """SHA-256 of the report's canonical JSON: the same report sent again matches."""
-        return _digest(asdict(self))
-
-
-def _digest(value: Any) -> str:
-    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+        """SHA-256 of the report's values: the same report sent again matches."""
+        return hashlib.sha256(repr(self.fields()).encode()).hexdigest()
 
 
 @dataclass
@@ -114,7 +117,7 @@ class DryRunResult:
     currency: str
     line_count: int
     amount_due_minor: int
-    contributions: list[Contribution]
+    contributions: list[Any]
 
 
 class _DryRun(Exception):
@@ -146,8 +149,10 @@ def post_report(db: Database, principal: Principal, report: Report, clock: Setti
                                     {"external_id": ["Already used for another report."]})
             return existing, False
         rem = monthly_remittance(session, contributor_id, report.currency, clock.today, clock.due_day, clock.now)
-        contributions = poster.post_into(rem)
-        return contributions[0], True
+        row = poster.post_into(rem)[0]
+        written = session.scalar(select(Contribution).where(Contribution.id == row["id"]))
+        assert written is not None
+        return written, True
 
     return db.transaction(run)
 
@@ -163,8 +168,7 @@ def post_remittance(
     with another body, ConflictError. ``dry_run`` computes everything and records nothing.
     """
     contributor_id = _platform(principal)
-    request_hash = _digest({"external_id": external_id, "currency": currency,
-                            "lines": [asdict(r) for r in reports]})
+    request_hash = hashlib.sha256(repr((external_id, currency, [r.fields() for r in reports])).encode()).hexdigest()
 
     def run(session: Session) -> tuple[Remittance, bool]:
         existing = session.scalar(
@@ -183,8 +187,9 @@ def post_remittance(
         session.flush()  # the unique (contributor, external_id) fences a concurrent twin here
         poster.lock_anchors()
         poster.reject_used_external_ids()
-        contributions = poster.post_into(rem)
+        rows = poster.post_into(rem)
         if dry_run:
+            contributions = [SimpleNamespace(**row) for row in rows]
             raise _DryRun(DryRunResult(external_id, currency, len(reports), rem.amount_due_minor, contributions))
         return rem, True
 
@@ -244,7 +249,7 @@ class _ReportPoster:
         if contributor is None:
             raise NotFoundError("contributor not found")
         plan_ids = sorted({r.plan_id for r in self.reports})
-        self.plans = {p.id: p for p in self.session.scalars(select(Plan).where(Plan.id.in_(plan_ids)))}
+        self.plans = {p.id: p for p in self.session.scalars(select(Plan).where(in_list(Plan.id, plan_ids)))}
         self.terms = {pid: plan_terms(p) for pid, p in self.plans.items()}
         enrolled = self._enrollments()
         errors: dict[int, dict[str, list[str]]] = {}
@@ -270,7 +275,7 @@ class _ReportPoster:
             rows = self.session.execute(
                 select(Enrollment.worker_ref, Enrollment.member_id).where(
                     Enrollment.contributor_id == self.contributor_id,
-                    Enrollment.worker_ref.in_(refs[start : start + _CHUNK]),
+                    in_list(Enrollment.worker_ref, refs[start : start + _CHUNK]),
                 )
             )
             found.update({row.worker_ref: row.member_id for row in rows})
@@ -311,7 +316,7 @@ class _ReportPoster:
             used.update(self.session.scalars(
                 select(Contribution.external_id).where(
                     Contribution.contributor_id == self.contributor_id,
-                    Contribution.external_id.in_(ids[start : start + _CHUNK]),
+                    in_list(Contribution.external_id, ids[start : start + _CHUNK]),
                 )
             ))
         if used:
@@ -325,10 +330,12 @@ class _ReportPoster:
         """Lock each (member, plan) pair in sorted order, then load its period aggregates."""
         pairs = sorted({(m, r.plan_id) for m, r in zip(self.members, self.reports, strict=True)})
         insert_ignore(self.session, ANCHORS, [{"member_id": m, "plan_id": p} for m, p in pairs])
-        for start in range(0, len(pairs), _CHUNK):
-            chunk = pairs[start : start + _CHUNK]
+        plan_ids = sorted({p for _, p in pairs})
+        members = sorted({m for m, _ in pairs})
+        for start in range(0, len(members), _CHUNK):
             self.session.execute(
-                select(ANCHORS.c.seq).where(tuple_(ANCHORS.c.member_id, ANCHORS.c.plan_id).in_(chunk))
+                select(ANCHORS.c.seq).where(in_list(ANCHORS.c.member_id, members[start : start + _CHUNK]),
+                                            in_list(ANCHORS.c.plan_id, plan_ids))
                 .order_by(ANCHORS.c.member_id, ANCHORS.c.plan_id).with_for_update()
             ).all()
         self._load_aggregates(pairs)
@@ -336,15 +343,19 @@ class _ReportPoster:
     def _load_aggregates(self, pairs: list[tuple[str, str]]) -> None:
         earliest = min(self._earliest_needed(r) for r in self.reports)
         self.aggregates = {pair: {} for pair in pairs}
-        for start in range(0, len(pairs), _CHUNK):
-            chunk = pairs[start : start + _CHUNK]
+        plan_ids = sorted({p for _, p in pairs})
+        members = sorted({m for m, _ in pairs})
+        for start in range(0, len(members), _CHUNK):
             rows = self.session.execute(
                 select(AGGREGATES).where(
-                    tuple_(AGGREGATES.c.member_id, AGGREGATES.c.plan_id).in_(chunk),
+                    in_list(AGGREGATES.c.member_id, members[start : start + _CHUNK]),
+                    in_list(AGGREGATES.c.plan_id, plan_ids),
                     AGGREGATES.c.period_start >= earliest,
                 )
             )
             for row in rows:
+                if (row.member_id, row.plan_id) not in self.aggregates:
+                    continue
                 self.aggregates[(row.member_id, row.plan_id)][row.period_start] = _Aggregate(
                     row.seq, row.member_id, row.plan_id, row.period_start, row.period_end,
                     PeriodTotals(row.gross_earnings_minor, row.tips_minor, row.engaged_minutes, row.jobs),
@@ -359,15 +370,20 @@ class _ReportPoster:
 
     # -- computing and writing -------------------------------------------------------------
 
-    def post_into(self, rem: Remittance) -> list[Contribution]:
-        """Compute every report in order, write contributions and postings into ``rem``."""
+    def post_into(self, rem: Remittance) -> list[dict[str, Any]]:
+        """Compute every report in order, write contributions and postings into ``rem``.
+
+        Returns the contribution rows as written (before any funding from suspense).
+        """
         elections = self._elections()
         rows: list[dict[str, Any]] = []
         for member_id, report in zip(self.members, self.reports, strict=True):
             rows.append(self._compute(member_id, report, rem, elections.get(member_id)))
         self._write_aggregates()
-        self.session.execute(CONTRIBUTIONS.insert(), rows)
-        post(self.session, [posting(row) for row in rows if row["amount_minor"] > 0], self.clock.now)
+        insert_rows(self.session, CONTRIBUTIONS, rows)
+        paying = [row for row in rows if row["amount_minor"] > 0]
+        if paying:
+            post(self.session, [posting(paying)], self.clock.now)
         total = sum(row["amount_minor"] for row in rows)
         rem.amount_due_minor += total
         if rem.kind != "batch":
@@ -375,15 +391,13 @@ class _ReportPoster:
         self.session.flush()
         if total > 0 and rem.kind != "batch" and suspense_balance(self.session, rem) > 0:
             fund_from_suspense(self.session, rem, self.clock.now)
-            ids = [row["id"] for row in rows]
-            return list(self.session.scalars(select(Contribution).where(Contribution.id.in_(ids))))
-        return [Contribution(**row) for row in rows]
+        return rows
 
     def _elections(self) -> dict[str, dict[str, int]]:
         members = sorted(set(self.members))
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(members), _CHUNK):
-            for member in self.session.scalars(select(Member).where(Member.id.in_(members[start : start + _CHUNK]))):
+            for member in self.session.scalars(select(Member).where(in_list(Member.id, members[start : start + _CHUNK]))):
                 election = member_allocation(member)
                 if election is not None:
                     found[member.id] = election
@@ -440,32 +454,36 @@ def recompute(terms: PlanTerms, plan: Plan, agg: _Aggregate, periods: dict[date,
 
 def write_aggregates(session: Session, aggregates: list[_Aggregate]) -> None:
     """Insert new period aggregates and update changed ones, in two bulk statements."""
-    new = [a.row() for a in aggregates if a.seq is None]
-    old = [{**{f"b_{k}": v for k, v in a.row().items()}, "b_seq": a.seq} for a in aggregates if a.seq is not None]
-    if new:
-        session.execute(AGGREGATES.insert(), new)
-    if old:
-        columns = ("gross_earnings_minor", "tips_minor", "engaged_minutes", "jobs",
-                   "reached_threshold", "eligible", "posted_minor")
-        session.execute(
-            update(AGGREGATES).where(AGGREGATES.c.seq == bindparam("b_seq"))
-            .values({c: bindparam(f"b_{c}") for c in columns}),
-            [{k: v for k, v in row.items() if k == "b_seq" or k[2:] in columns} for row in old],
-        )
+    insert_rows(session, AGGREGATES, [a.row() for a in aggregates if a.seq is None])
+    changed = ("gross_earnings_minor", "tips_minor", "engaged_minutes", "jobs", "reached_threshold", "eligible",
+               "posted_minor")
+    update_rows(session, AGGREGATES, "seq", [{"seq": a.seq, **{c: a.row()[c] for c in changed}}
+                                             for a in aggregates if a.seq is not None])
 
 
-def posting(row: Any) -> NewTransaction:
-    """A contribution's ledger transaction: receivable debited, pending buckets credited."""
-    get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    currency, member = get("currency"), get("member_id")
-    legs = [Leg(receivable(get("contributor_id"), currency), get("amount_minor"))]
-    for bucket in BUCKETS:
-        part = get(f"allocation_{bucket}_minor")
-        if part:
-            legs.append(Leg(member_account(member, bucket, "pending", currency), -part))
+def posting(rows: Sequence[Any], kind: str = "contribution", direction: int = 1) -> NewTransaction:
+    """One ledger transaction for contributions of one remittance: the receivable debited,
+    the members' pending buckets credited (``direction`` -1 reverses it, for a void).
+
+    Legs moving the same account are summed, so a 10,000-line batch writes one entry per
+    account it touches. ``rows`` are contribution rows (dicts) or objects.
+    """
+    def get(row: Any, name: str) -> Any:
+        return row[name] if isinstance(row, dict) else getattr(row, name)
+
+    first = rows[0]
+    legs = []
+    for row in rows:
+        currency, member = get(row, "currency"), get(row, "member_id")
+        legs.append(Leg(receivable(get(row, "contributor_id"), currency), direction * get(row, "amount_minor")))
+        for bucket in BUCKETS:
+            part = get(row, f"allocation_{bucket}_minor")
+            if part:
+                legs.append(Leg(member_account(member, bucket, "pending", currency), -direction * part))
     return NewTransaction(
-        kind="contribution", currency=currency, legs=legs, effective_at=get("created_at"),
-        contribution_id=get("id"), remittance_id=get("remittance_id"), contributor_id=get("contributor_id"),
+        kind=kind, currency=get(first, "currency"), legs=merge_legs(legs), effective_at=get(first, "created_at"),
+        contribution_id=get(first, "id") if len(rows) == 1 else None, remittance_id=get(first, "remittance_id"),
+        contributor_id=get(first, "contributor_id"),
     )
 
 
@@ -505,23 +523,32 @@ def reverse_contribution(db: Database, principal: Principal, contribution_id: st
         session.refresh(target)
         if target.reversed_at is not None:
             raise ConflictError("this report was already reversed")
-        period = list(session.scalars(
-            select(Contribution).where(
-                Contribution.member_id == target.member_id, Contribution.plan_id == target.plan_id,
-                Contribution.plan_period_start == target.plan_period_start, Contribution.status != "void",
-            ).order_by(Contribution.seq)
-        ))
+        # The anchor stops new contributions joining the period, but a funding (which holds
+        # only the remittance lock) may still make one available: lock the period's
+        # remittances first, then read the statuses again before deciding.
+        remittances = sorted({c.remittance_id for c in _period_contributions(session, target)}
+                             | {target.remittance_id})
+        locked = {rid: lock_remittance(session, rid) for rid in remittances}
+        period = _period_contributions(session, target)
         if any(c.status == "available" and c.amount_minor > 0 for c in period):
             raise ConflictError("money of this period is already available; it cannot be reversed")
-        return _void_and_replace(session, target, period, reason, clock)
+        return _void_and_replace(session, target, period, reason, clock, locked)
 
     return db.transaction(run)
 
 
+def _period_contributions(session: Session, target: Contribution) -> list[Contribution]:
+    """The live (not void) contributions of ``target``'s member, plan and period, re-read."""
+    return list(session.scalars(
+        select(Contribution).where(
+            Contribution.member_id == target.member_id, Contribution.plan_id == target.plan_id,
+            Contribution.plan_period_start == target.plan_period_start, Contribution.status != "void",
+        ).order_by(Contribution.seq).execution_options(populate_existing=True)
+    ))
+
+
 def _void_and_replace(session: Session, target: Contribution, period: list[Contribution], reason: str,
-                      clock: Settings) -> ReversalResult:
-    remittances = sorted({c.remittance_id for c in period} | {target.remittance_id})
-    locked = {rid: lock_remittance(session, rid) for rid in remittances}
+                      clock: Settings, locked: dict[str, Remittance]) -> ReversalResult:
     voids = [_void_posting(c, clock.now) for c in period if c.amount_minor > 0]
     for c in period:
         c.status, c.voided_at = "void", clock.now
@@ -554,7 +581,7 @@ def _void_and_replace(session: Session, target: Contribution, period: list[Contr
         rem = locked[target.remittance_id]
         rem.amount_due_minor += amount
         session.flush()
-        post(session, [posting(replacement)], clock.now)
+        post(session, [posting([replacement])], clock.now)
         if suspense_balance(session, rem) > 0:
             fund_from_suspense(session, rem, clock.now)
             session.refresh(replacement)
@@ -563,9 +590,8 @@ def _void_and_replace(session: Session, target: Contribution, period: list[Contr
 
 
 def _void_posting(c: Contribution, now: datetime) -> NewTransaction:
-    txn = posting(c)
-    txn.legs = [Leg(leg.account, -leg.amount_minor) for leg in txn.legs]
-    txn.kind, txn.effective_at = "contribution_void", now
+    txn = posting([c], kind="contribution_void", direction=-1)
+    txn.effective_at = now
     return txn
 
 

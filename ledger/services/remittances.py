@@ -9,18 +9,20 @@ contributions that join later, and money beyond what is owed is the contributor'
 from __future__ import annotations
 
 import calendar
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ledger.bulk import update_rows
 from ledger.db import Database, insert_ignore
 from ledger.errors import NotFoundError
 from ledger.ids import new_id
 from ledger.money import BUCKETS
 from ledger.pagination import Page, paginate
-from ledger.postings import Leg, NewTransaction, member_account, post, receivable, suspense
+from ledger.postings import Leg, NewTransaction, member_account, merge_legs, post, receivable, suspense
 from ledger.principal import Principal
 from ledger.tables import Account, Contribution, Funding, Remittance
 
@@ -102,20 +104,26 @@ def suspense_balance(session: Session, rem: Remittance) -> int:
     return int(value or 0)
 
 
-def funding_transaction(c: Any, effective_at: datetime) -> NewTransaction:
-    """Suspense pays a contribution's receivable; its pending money becomes available."""
-    legs = [
-        Leg(suspense(c.remittance_id, c.currency), c.amount_minor),
-        Leg(receivable(c.contributor_id, c.currency), -c.amount_minor),
-    ]
-    for bucket in BUCKETS:
-        part = getattr(c, f"allocation_{bucket}_minor")
-        if part:
-            legs.append(Leg(member_account(c.member_id, bucket, "pending", c.currency), part))
-            legs.append(Leg(member_account(c.member_id, bucket, "available", c.currency), -part))
+def funding_transaction(covered: Sequence[Any], effective_at: datetime) -> NewTransaction:
+    """Suspense pays contributions' receivable; their pending money becomes available.
+
+    One transaction for all contributions of one remittance funded together, legs on the
+    same account summed.
+    """
+    first = covered[0]
+    legs = []
+    for c in covered:
+        legs.append(Leg(suspense(c.remittance_id, c.currency), c.amount_minor))
+        legs.append(Leg(receivable(c.contributor_id, c.currency), -c.amount_minor))
+        for bucket in BUCKETS:
+            part = getattr(c, f"allocation_{bucket}_minor")
+            if part:
+                legs.append(Leg(member_account(c.member_id, bucket, "pending", c.currency), part))
+                legs.append(Leg(member_account(c.member_id, bucket, "available", c.currency), -part))
     return NewTransaction(
-        kind="funding_applied", currency=c.currency, legs=legs, effective_at=effective_at,
-        contribution_id=c.id, remittance_id=c.remittance_id, contributor_id=c.contributor_id,
+        kind="funding_applied", currency=first.currency, legs=merge_legs(legs), effective_at=effective_at,
+        contribution_id=first.id if len(covered) == 1 else None, remittance_id=first.remittance_id,
+        contributor_id=first.contributor_id,
     )
 
 
@@ -140,12 +148,9 @@ def fund_from_suspense(session: Session, rem: Remittance, now: datetime) -> int:
         money -= c.amount_minor
     if not covered:
         return 0
-    post(session, [funding_transaction(c, now) for c in covered], now)
-    session.execute(
-        update(CONTRIBUTIONS).where(CONTRIBUTIONS.c.id == bindparam("b_id"))
-        .values(status="available", available_at=now),
-        [{"b_id": c.id} for c in covered],
-    )
+    post(session, [funding_transaction(covered, now)], now)
+    update_rows(session, CONTRIBUTIONS, "id", [{"id": c.id, "status": "available", "available_at": now}
+                                               for c in covered])
     used = sum(c.amount_minor for c in covered)
     _charge_fundings_oldest_first(session, rem.id, used)
     return used
@@ -165,14 +170,10 @@ def _charge_fundings_oldest_first(session: Session, remittance_id: str, amount: 
         room = row.amount_minor - row.applied_minor - row.moved_minor
         take = min(room, amount)
         if take > 0:
-            updates.append({"b_seq": row.seq, "b_applied": row.applied_minor + take})
+            updates.append({"seq": row.seq, "applied_minor": row.applied_minor + take})
             amount -= take
     assert amount == 0, "suspense money not backed by fundings"
-    if updates:
-        session.execute(
-            update(FUNDINGS).where(FUNDINGS.c.seq == bindparam("b_seq")).values(applied_minor=bindparam("b_applied")),
-            updates,
-        )
+    update_rows(session, FUNDINGS, "seq", updates)
 
 
 def get_remittance(db: Database, principal: Principal, remittance_id: str) -> Remittance:
