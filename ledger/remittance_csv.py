@@ -56,10 +56,10 @@ def read_remittance_csv(text: str, plan_id: str, currency: str, remittance_exter
         if report is not None:
             reports.append(report)
     if problems:
-        raise ValidationError(
-            f"{len(problems)} problem(s) in the file; nothing was posted",
-            {"lines": {str(p.line): [f"{p.column}: {p.message}"] for p in problems}},
-        )
+        by_line: dict[str, list[str]] = {}
+        for problem in problems:
+            by_line.setdefault(str(problem.line), []).append(f"{problem.column}: {problem.message}")
+        raise ValidationError(f"{len(problems)} problem(s) in the file; nothing was posted", {"lines": by_line})
     if not reports:
         raise ValidationError("the file has no lines")
     return reports

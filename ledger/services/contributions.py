@@ -446,9 +446,14 @@ def recompute(terms: PlanTerms, plan: Plan, agg: _Aggregate, periods: dict[date,
     owed_elsewhere = sum(a.posted_minor for s, a in periods.items()
                          if s.year == agg.period_start.year and s != agg.period_start)
     target = period_target_minor(terms, agg.totals, agg.eligible, owed_elsewhere)
+    agg.dirty = True
+    if target < agg.posted_minor:
+        # Only possible when an earlier period's report was reversed after this period
+        # posted on the eligibility it gave: what was posted stays (a period's total only
+        # goes down through its own reversal), and nothing more is owed.
+        return 0
     amount = amount_to_post(target, agg.posted_minor)
     agg.posted_minor = target
-    agg.dirty = True
     return amount
 
 
