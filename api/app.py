@@ -25,13 +25,16 @@ from api.resources import catalog, contributions, fundings, keys, ledger, member
 from ledger.config import Settings
 from ledger.db import Database, make_engine
 from ledger.errors import LedgerError
+from schemas.common import ErrorSchema
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class Api(flask_smorest.Api):
-    """flask-smorest's Api with the contract's error body for HTTP errors."""
+    """flask-smorest's Api with the contract's error body for HTTP errors (and in the spec)."""
+
+    ERROR_SCHEMA = ErrorSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return handle_http_exception(error)
@@ -80,6 +83,9 @@ def _install_hooks(app: Flask) -> None:
     @app.before_request
     def _before() -> Response | None:
         auth.authenticate_request()
+        if "\x00" in request.path:
+            # No resource has a NUL in its id (and PostgreSQL cannot even compare one).
+            raise ApiError(404, "not_found", "not found")
         if request.method in BODY_METHODS and not auth.is_public(request.path):
             load_request_body(request)
         if g.get("principal") is not None:

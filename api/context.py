@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from flask import current_app, g
 
@@ -12,6 +14,8 @@ from api.errors import ApiError
 from ledger.config import Settings
 from ledger.db import Database
 from ledger.principal import Principal
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -61,3 +65,21 @@ def require_role(*roles: str) -> Principal:
     if caller.role not in roles:
         raise ApiError(403, "forbidden", f"this endpoint is not available to {caller.role} keys")
     return caller
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    """Refuse other roles (403) before the request's body or query is even parsed.
+
+    Put it right under ``@blp.route`` so that a key whose role can never use the
+    endpoint gets 403 ``forbidden``, not a 422 about a body it may not send at all.
+    """
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            require_role(*allowed)
+            return view(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate

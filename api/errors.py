@@ -90,7 +90,7 @@ def handle_http_exception(exc: HTTPException) -> Response:
         message = "the body is larger than 16 MiB"
     if status == 422 and "query" in (data.get("messages") or {}):
         status = 400
-    if status in (400, 422) and errors and message == HTTPStatus(status).description:
+    if status in (400, 422) and errors and not data.get("message"):
         message = "the request is invalid; see errors"
     headers = dict(data.get("headers") or {})
     if status == 405:

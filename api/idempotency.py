@@ -12,10 +12,19 @@ from api.errors import ApiError
 from ledger.services import idempotency
 
 HEADER = "Idempotency-Key"
+MAX_PATH = 2000
 
 
 def _valid(key: str) -> bool:
     return 1 <= len(key) <= 255 and all(0x20 <= ord(ch) <= 0x7E for ch in key)
+
+
+def _path_key(path: str) -> str:
+    """The path as stored with the key: itself, or when longer than the column (2,000
+    characters) its start and its SHA-256, so a long path never fails the insert."""
+    if len(path) <= MAX_PATH:
+        return path
+    return path[: MAX_PATH - 65] + "#" + hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def begin() -> Response | None:
@@ -29,7 +38,8 @@ def begin() -> Response | None:
     canonical = json.dumps({"body": g.get("json_body", {}), "query": sorted(request.args.items(multi=True))},
                            sort_keys=True, default=str, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    outcome = idempotency.claim(db(), principal().key_id, key, request.method, request.path, digest, now())
+    outcome = idempotency.claim(db(), principal().key_id, key, request.method, _path_key(request.path), digest,
+                                now())
     if outcome.outcome == "mismatch":
         raise ApiError(400, "idempotency_error", "this Idempotency-Key was used with another request",
                        {HEADER: ["Already used with another request body."]})

@@ -20,7 +20,7 @@ def page(result: Page[Any], present: Any = None) -> dict[str, Any]:
 
 def contribution(c: Contribution) -> dict[str, Any]:
     """A contribution with its ``allocations`` per bucket."""
-    fields = {name: getattr(c, name) for name in (
+    fields = {name: getattr(c, name, None) for name in (
         "id", "kind", "external_id", "contributor_id", "member_id", "worker_ref", "plan_id", "remittance_id",
         "currency", "period_start", "period_end", "gross_earnings_minor", "tips_minor", "engaged_minutes", "jobs",
         "amount_minor", "eligible", "status", "created_at", "available_at", "reversed_at")}

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.common import StrictSchema
-from schemas.fields import ClientId, Currency, ExactDate, Minor, StrictInteger, Text, Timestamp
+from schemas.fields import ClientId, Currency, Cursor, ExactDate, LedgerId, Limit, Minor, StrictInteger, Text, Timestamp
 
 BPS = 10_000
 
@@ -106,7 +106,7 @@ class ApiKeyIn(StrictSchema):
     role = fields.String(required=True, validate=validate.OneOf(["admin", "platform", "member"]))
     name = Text(required=True)
     contributor_id = ClientId()
-    member_id = fields.String(validate=validate.Length(1, 40))
+    member_id = LedgerId(validate=validate.Length(1, 40))
 
 
 class ApiKeyOut(Schema):
@@ -162,16 +162,16 @@ class EnrollmentIn(StrictSchema):
     """Platform: ``{worker_ref, link_code?}``; admin: ``{contributor_id, worker_ref, member_id}``."""
 
     worker_ref = ClientId(required=True)
-    link_code = fields.String(validate=validate.Length(1, 40))
+    link_code = LedgerId(validate=validate.Length(1, 40))
     contributor_id = ClientId()
-    member_id = fields.String(validate=validate.Length(1, 40))
+    member_id = LedgerId(validate=validate.Length(1, 40))
 
 
 class EnrollmentQuery(StrictSchema):
     """``?worker_ref=`` plus paging."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
     worker_ref = ClientId()
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 
-from schemas.fields import StrictInteger
+from schemas.fields import Cursor, Limit, StrictInteger
 
 
 class StrictSchema(Schema):
@@ -19,8 +19,8 @@ class StrictSchema(Schema):
 class ListQuery(StrictSchema):
     """``?limit=`` (1-500, default 50) and ``?cursor=`` (opaque)."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500), strict=False)
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
 
 
 def page_of(item: type[Schema], name: str) -> type[Schema]:
@@ -36,11 +36,11 @@ def page_of(item: type[Schema], name: str) -> type[Schema]:
 class ErrorSchema(Schema):
     """The error body of API.md: ``{code, status, type, message, errors}``."""
 
-    code = fields.Integer()
-    status = fields.String()
-    type = fields.String()
-    message = fields.String()
-    errors = fields.Dict()
+    code = fields.Integer(required=True)
+    status = fields.String(required=True)
+    type = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(required=True)
 
 
 class EmptySchema(StrictSchema):

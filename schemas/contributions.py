@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from schemas.common import StrictSchema
-from schemas.fields import ClientId, Currency, ExactDate, Minor, StrictInteger, Text, Timestamp
+from schemas.fields import ClientId, Currency, Cursor, ExactDate, LedgerId, Limit, Minor, StrictInteger, Text, Timestamp
 
 MAX_LINES = 10_000
 
@@ -95,11 +95,11 @@ class MemberContributionOut(ContributionOut):
 class ContributionQuery(StrictSchema):
     """Filters of ``GET /v1/contributions``."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
     external_id = ClientId()
     worker_ref = ClientId()
-    remittance_id = fields.String(validate=validate.Length(1, 40))
+    remittance_id = LedgerId(validate=validate.Length(1, 40))
     period_start = ExactDate()
 
 
@@ -161,8 +161,8 @@ class DryRunLineOut(Schema):
 class RemittanceListQuery(StrictSchema):
     """``?status=`` plus paging."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
     status = fields.String(validate=validate.OneOf(
         ["open", "awaiting_funds", "partially_funded", "funded", "overfunded", "overdue"]))
 
@@ -179,7 +179,7 @@ class FundingIn(StrictSchema):
 class FundingApplyIn(StrictSchema):
     """``{remittance_id, amount_minor?}``."""
 
-    remittance_id = fields.String(required=True, validate=validate.Length(1, 40))
+    remittance_id = LedgerId(required=True, validate=validate.Length(1, 40))
     amount_minor = Minor()
 
 
@@ -205,6 +205,6 @@ class FundingOut(Schema):
 class FundingQuery(StrictSchema):
     """``?unmatched=true`` plus paging."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
     unmatched = fields.Boolean(load_default=False)

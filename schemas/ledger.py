@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from schemas.common import StrictSchema
-from schemas.fields import Currency, Timestamp
+from schemas.fields import Currency, Cursor, Limit, Timestamp
 
 
 class BalanceQuery(StrictSchema):
@@ -44,8 +44,8 @@ class BalancesOut(Schema):
 class EntryQuery(StrictSchema):
     """``?bucket=`` plus paging."""
 
-    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = fields.String(load_default=None, validate=validate.Length(1, 100))
+    limit = Limit()
+    cursor = Cursor()
     bucket = fields.String(validate=validate.OneOf(["healthcare", "retirement", "training"]))
     currency = Currency()
 

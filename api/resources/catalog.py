@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.blueprint import Blueprint
-from api.context import db, now, require_role
+from api.context import db, now, require_role, roles
 from api.presenters import page
 from ledger.services import catalog
 from schemas.catalog import ContributorIn, ContributorOut, PlanIn, PlanOut
@@ -15,6 +15,7 @@ blp = Blueprint("catalog", __name__, url_prefix="/v1", description="Contributors
 
 
 @blp.route("/contributors", methods=["POST"])
+@roles("admin")
 @blp.arguments(ContributorIn)
 @blp.response(201, ContributorOut)
 def create_contributor(body: dict[str, Any]) -> Any:
@@ -24,6 +25,7 @@ def create_contributor(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/contributors", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(ContributorOut, "ContributorPage"))
 def list_contributors(query: dict[str, Any]) -> Any:
@@ -40,6 +42,7 @@ def get_contributor(contributor_id: str) -> Any:
 
 
 @blp.route("/contributors/<string:contributor_id>/plans", methods=["POST"])
+@roles("admin")
 @blp.arguments(PlanIn)
 @blp.response(201, PlanOut)
 def create_plan(body: dict[str, Any], contributor_id: str) -> Any:
@@ -49,6 +52,7 @@ def create_plan(body: dict[str, Any], contributor_id: str) -> Any:
 
 
 @blp.route("/contributors/<string:contributor_id>/plans", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(PlanOut, "PlanPage"))
 def list_plans(query: dict[str, Any], contributor_id: str) -> Any:

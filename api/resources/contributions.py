@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import jsonify
+
 from api.blueprint import Blueprint
-from api.context import db, now, require_role, state, today
+from api.context import db, now, require_role, roles, state, today
 from api.presenters import contribution, page, remittance
 from ledger.services import contributions, funding, remittances
 from ledger.services.contributions import ContributionFilters, Report
@@ -33,6 +35,7 @@ def _clock() -> contributions.Settings:
 
 
 @blp.route("/contributions", methods=["POST"])
+@roles("platform")
 @blp.arguments(ReportIn)
 @blp.response(201, ContributionOut)
 @blp.alt_response(200, schema=ContributionOut, description="The same report again")
@@ -44,6 +47,7 @@ def post_contribution(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/contributions", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(ContributionQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(ContributionOut, "ContributionPage"))
 def list_contributions(query: dict[str, Any]) -> Any:
@@ -62,6 +66,7 @@ def get_contribution(contribution_id: str) -> Any:
 
 
 @blp.route("/contributions/<string:contribution_id>/reversal", methods=["POST"])
+@roles("admin", "platform")
 @blp.arguments(ReversalIn)
 @blp.response(201, ReversalOut)
 def reverse_contribution(body: dict[str, Any], contribution_id: str) -> Any:
@@ -73,6 +78,7 @@ def reverse_contribution(body: dict[str, Any], contribution_id: str) -> Any:
 
 
 @blp.route("/remittances", methods=["POST"])
+@roles("platform")
 @blp.arguments(RemittanceQuery, location="query", error_status_code=400)
 @blp.arguments(RemittanceIn)
 @blp.response(201, RemittanceOut)
@@ -84,16 +90,18 @@ def post_remittance(query: dict[str, Any], body: dict[str, Any]) -> Any:
     result = contributions.post_remittance(db(), caller, body["external_id"], body["currency"], reports,
                                            _clock(), dry_run=query["dry_run"])
     if isinstance(result, contributions.DryRunResult):
-        return DryRunOut().dump({
+        # A Response of its own: flask-smorest would dump a dict through RemittanceOut.
+        return jsonify(DryRunOut().dump({
             "dry_run": True, "external_id": result.external_id, "currency": result.currency,
             "line_count": result.line_count, "amount_due_minor": result.amount_due_minor,
             "lines": [contribution(c) for c in result.contributions],
-        }), 200
+        })), 200
     row, created = result
     return remittance(row, today()), 201 if created else 200
 
 
 @blp.route("/remittances", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(RemittanceListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(RemittanceOut, "RemittancePage"))
 def list_remittances(query: dict[str, Any]) -> Any:
@@ -112,6 +120,7 @@ def get_remittance(remittance_id: str) -> Any:
 
 
 @blp.route("/remittances/<string:remittance_id>/contributions", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(ContributionOut, "RemittanceContributionPage"))
 def list_remittance_contributions(query: dict[str, Any], remittance_id: str) -> Any:
@@ -124,6 +133,7 @@ def list_remittance_contributions(query: dict[str, Any], remittance_id: str) -> 
 
 
 @blp.route("/remittances/<string:remittance_id>/fundings", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(FundingOut, "RemittanceFundingPage"))
 def list_remittance_fundings(query: dict[str, Any], remittance_id: str) -> Any:
@@ -134,6 +144,7 @@ def list_remittance_fundings(query: dict[str, Any], remittance_id: str) -> Any:
 
 
 @blp.route("/remittances/<string:remittance_id>/fundings", methods=["POST"])
+@roles("admin")
 @blp.arguments(FundingIn)
 @blp.response(201, FundingOut)
 def record_funding(body: dict[str, Any], remittance_id: str) -> Any:

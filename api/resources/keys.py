@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.blueprint import Blueprint
-from api.context import db, now, principal, require_role
+from api.context import db, now, principal, require_role, roles
 from api.presenters import page
 from ledger.services import keys
 from schemas.catalog import ApiKeyIn, ApiKeyOut, MeOut
@@ -24,6 +24,7 @@ def me() -> Any:
 
 
 @blp.route("/api-keys", methods=["POST"])
+@roles("admin")
 @blp.arguments(ApiKeyIn)
 @blp.response(201, ApiKeyOut)
 def create_key(body: dict[str, Any]) -> Any:
@@ -35,6 +36,7 @@ def create_key(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/api-keys", methods=["GET"])
+@roles("admin")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(ApiKeyOut, "ApiKeyPage"))
 def list_keys(query: dict[str, Any]) -> Any:

@@ -7,8 +7,9 @@ from typing import Any
 from sqlalchemy import text
 
 from api.blueprint import Blueprint
-from api.context import db, require_role
+from api.context import db, require_role, roles
 from ledger.services import reports
+from schemas.common import EmptySchema
 from schemas.ledger import TrialBalanceOut, VerifyOut
 
 blp = Blueprint("ledger", __name__, url_prefix="", description="Ledger checks and health")
@@ -23,8 +24,10 @@ def trial_balance() -> Any:
 
 
 @blp.route("/v1/ledger/verify", methods=["POST"])
+@roles("admin")
+@blp.arguments(EmptySchema, required=False)
 @blp.response(200, VerifyOut)
-def verify() -> Any:
+def verify(_body: dict[str, Any]) -> Any:
     """The ledger's invariants: transactions balance, balances equal entries."""
     require_role("admin")
     checks = reports.verify(db())
@@ -33,6 +36,7 @@ def verify() -> Any:
 
 @blp.route("/healthz", methods=["GET"])
 @blp.response(200)
+@blp.doc(security=[])
 def health() -> Any:
     """Alive, and the database answers."""
     db().read(lambda s: s.execute(text("SELECT 1")).scalar())

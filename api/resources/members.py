@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from api.blueprint import Blueprint
-from api.context import db, now, require_role, state, today
+from api.context import db, now, require_role, roles, state, today
 from api.errors import ApiError
 from api.presenters import balances as present_balances
 from api.presenters import contribution, member, page
@@ -22,7 +21,7 @@ from schemas.catalog import (
     MemberIn,
     MemberOut,
 )
-from schemas.common import ListQuery, page_of
+from schemas.common import EmptySchema, ListQuery, page_of
 from schemas.contributions import MemberContributionOut
 from schemas.fields import DATE_TEXT, TIMESTAMP_TEXT
 from schemas.ledger import BalanceQuery, BalancesOut, EntryOut, EntryQuery
@@ -31,6 +30,7 @@ blp = Blueprint("members", __name__, url_prefix="/v1", description="Members and 
 
 
 @blp.route("/members", methods=["POST"])
+@roles("admin")
 @blp.arguments(MemberIn)
 @blp.response(201, MemberOut)
 def create_member(body: dict[str, Any]) -> Any:
@@ -47,6 +47,7 @@ def get_member(member_id: str) -> Any:
 
 
 @blp.route("/members/<string:member_id>/allocation", methods=["PUT"])
+@roles("admin", "member")
 @blp.arguments(AllocationSchema)
 @blp.response(200, MemberOut)
 def set_allocation(body: dict[str, int], member_id: str) -> Any:
@@ -55,13 +56,16 @@ def set_allocation(body: dict[str, int], member_id: str) -> Any:
 
 
 @blp.route("/members/<string:member_id>/link-codes", methods=["POST"])
+@roles("admin", "member")
+@blp.arguments(EmptySchema, required=False)
 @blp.response(201, LinkCodeOut)
-def create_link_code(member_id: str) -> Any:
+def create_link_code(_body: dict[str, Any], member_id: str) -> Any:
     """A single-use code (7 days) a worker gives a platform to link to this account."""
     return members.create_link_code(db(), require_role("admin", "member"), member_id, now())
 
 
 @blp.route("/enrollments", methods=["POST"])
+@roles("admin", "platform")
 @blp.arguments(EnrollmentIn)
 @blp.response(201, EnrollmentOut)
 @blp.alt_response(200, schema=EnrollmentOut, description="The same worker_ref again, same outcome")
@@ -93,6 +97,7 @@ def _refuse(body: dict[str, Any], names: tuple[str, ...], why: str) -> None:
 
 
 @blp.route("/enrollments", methods=["GET"])
+@roles("admin", "platform")
 @blp.arguments(EnrollmentQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(EnrollmentOut, "EnrollmentPage"))
 def list_enrollments(query: dict[str, Any]) -> Any:
@@ -102,6 +107,7 @@ def list_enrollments(query: dict[str, Any]) -> Any:
 
 
 @blp.route("/members/<string:member_id>/balances", methods=["GET"])
+@roles("admin", "member")
 @blp.arguments(BalanceQuery, location="query", error_status_code=400)
 @blp.response(200, BalancesOut)
 def get_balances(query: dict[str, Any], member_id: str) -> Any:
@@ -130,8 +136,8 @@ def _as_of(text: str | None) -> datetime | None:
         return min(end, now())
     if TIMESTAMP_TEXT.fullmatch(text):
         try:
-            instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            instant = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+        except (ValueError, OverflowError):
             instant = None
         if instant is not None:
             if instant > now():
@@ -142,6 +148,7 @@ def _as_of(text: str | None) -> datetime | None:
 
 
 @blp.route("/members/<string:member_id>/entries", methods=["GET"])
+@roles("admin", "member")
 @blp.arguments(EntryQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(EntryOut, "EntryPage"))
 def list_entries(query: dict[str, Any], member_id: str) -> Any:
@@ -152,6 +159,7 @@ def list_entries(query: dict[str, Any], member_id: str) -> Any:
 
 
 @blp.route("/members/<string:member_id>/contributions", methods=["GET"])
+@roles("admin", "member")
 @blp.arguments(ListQuery, location="query", error_status_code=400)
 @blp.response(200, page_of(MemberContributionOut, "MemberContributionPage"))
 def list_member_contributions(query: dict[str, Any], member_id: str) -> Any:
