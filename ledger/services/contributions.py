@@ -14,7 +14,6 @@ over the (member, plan) anchors in sorted order, bulk inserts.
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -397,7 +396,8 @@ class _ReportPoster:
         members = sorted(set(self.members))
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(members), _CHUNK):
-            for member in self.session.scalars(select(Member).where(in_list(Member.id, members[start : start + _CHUNK]))):
+            chunk = members[start : start + _CHUNK]
+            for member in self.session.scalars(select(Member).where(in_list(Member.id, chunk))):
                 election = member_allocation(member)
                 if election is not None:
                     found[member.id] = election

@@ -50,11 +50,14 @@ def create_key(
 
 def _check_binding(session: Session, role: str, contributor_id: str | None, member_id: str | None) -> None:
     if role == "platform":
-        if contributor_id is None or session.scalar(select(Contributor.seq).where(Contributor.id == contributor_id)) is None:
+        known = contributor_id is not None and session.scalar(
+            select(Contributor.seq).where(Contributor.id == contributor_id)) is not None
+        if not known:
             raise ValidationError("a platform key needs an existing contributor",
                                   {"contributor_id": ["Unknown contributor."]})
     elif contributor_id is not None:
-        raise ValidationError("only a platform key has a contributor", {"contributor_id": ["Not allowed for this role."]})
+        raise ValidationError("only a platform key has a contributor",
+                              {"contributor_id": ["Not allowed for this role."]})
     if role == "member":
         if member_id is None or session.scalar(select(Member.seq).where(Member.id == member_id)) is None:
             raise ValidationError("a member key needs an existing member", {"member_id": ["Unknown member."]})

@@ -88,7 +88,7 @@ def monthly_remittance(session: Session, contributor_id: str, currency: str, tod
 def lock_remittance(session: Session, remittance_id: str | None = None, open_key: str | None = None) -> Remittance:
     """Load a remittance ``FOR UPDATE``; NotFoundError when it does not exist."""
     query = select(Remittance).with_for_update().execution_options(populate_existing=True)
-    query = query.where(Remittance.id == remittance_id) if remittance_id else query.where(Remittance.open_key == open_key)
+    query = query.where(Remittance.id == remittance_id if remittance_id else Remittance.open_key == open_key)
     row = session.scalar(query)
     if row is None:
         raise NotFoundError("remittance not found")

@@ -152,7 +152,8 @@ def _balances_match_entries(session: Session) -> Check:
     bad = session.scalar(select(func.count()).select_from(Account).join(
         sums, sums.c.account_seq == Account.seq, isouter=True).where(Account.balance_minor != signed)) or 0
     total = session.scalar(select(func.count()).select_from(Account)) or 0
-    return Check("balances_equal_entries", bad == 0, f"{total} accounts; {bad} cached balances differ from their entries")
+    return Check("balances_equal_entries", bad == 0,
+                 f"{total} accounts; {bad} cached balances differ from their entries")
 
 
 def _running_balances(session: Session) -> Check:

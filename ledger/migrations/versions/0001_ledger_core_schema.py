@@ -2,7 +2,7 @@
 fundings, accounts, transactions and entries, with the double-entry triggers.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-29 17:55:28.763701
 """
 
@@ -13,7 +13,6 @@ import sqlmodel
 from alembic import op
 
 from ledger.migrations.invariants import create_invariant_triggers, drop_invariant_triggers
-
 
 revision: str = '0001'
 down_revision: str | None = None
@@ -86,7 +85,8 @@ def upgrade() -> None:
     sa.Column('voided_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('available_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('allocation_healthcare_minor + allocation_retirement_minor + allocation_training_minor = amount_minor', name='ck_contribution_split'),
+    sa.CheckConstraint('allocation_healthcare_minor + allocation_retirement_minor'
+                       ' + allocation_training_minor = amount_minor', name='ck_contribution_split'),
     sa.CheckConstraint('amount_minor >= 0', name='ck_contribution_amount'),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('contributor_id', 'external_id'),
@@ -124,7 +124,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('reversed_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint('amount_minor > 0', name='ck_funding_amount'),
-    sa.CheckConstraint('applied_minor >= 0 AND moved_minor >= 0 AND applied_minor + moved_minor <= amount_minor', name='ck_funding_use'),
+    sa.CheckConstraint('applied_minor >= 0 AND moved_minor >= 0 AND applied_minor + moved_minor <= amount_minor',
+                       name='ck_funding_use'),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('id'),
     sa.UniqueConstraint('reference')
