@@ -158,7 +158,8 @@ def print_summary(admin: ApiClient, members: list[str], folder: Path) -> None:
     echo(f"{'':12}{'healthcare':>16}{'retirement':>16}{'training':>16}{'total':>16}")
     for status in ("pending", "available"):
         row = totals[status]
-        echo(f"{status:12}" + "".join(f"{_dollars(row[b]):>16}" for b in BUCKETS) + f"{_dollars(sum(row.values())):>16}")
+        cells = "".join(f"{_dollars(row[b]):>16}" for b in BUCKETS)
+        echo(f"{status:12}{cells}{_dollars(sum(row.values())):>16}")
     echo("remittances:")
     for rem in sorted(admin.all_pages("/v1/remittances"), key=lambda r: r["external_id"] or ""):
         extra = (f" short {_dollars(rem['short_minor'])}" if rem["short_minor"] else "") + \
