@@ -8,16 +8,47 @@ Both run inside the caller's transaction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Boolean, ColumnElement, Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+#: Values that can be written inside a PostgreSQL array constant as they are: the ids
+#: the ledger makes and the client ids API.md allows (no quote, brace, comma or space).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9._:-]{1,200}")
+
+
+class _ConstantIn(ColumnElement[bool]):
+    """``column IN values`` written with the values as constants (see ``in_list``)."""
+
+    inherit_cache = False
+    type = Boolean()
+
+    def __init__(self, column: Any, values: list[Any]) -> None:
+        self.column, self.values = column, values
+
+
+@compiles(_ConstantIn)
+def _compile_in(element: _ConstantIn, compiler: Any, **kw: Any) -> str:
+    expanding = bindparam(None, element.values, expanding=True, literal_execute=True)
+    return str(compiler.process(element.column.in_(expanding), **kw))
+
+
+@compiles(_ConstantIn, "postgresql")
+def _compile_in_postgresql(element: _ConstantIn, compiler: Any, **kw: Any) -> str:
+    if not element.values or not all(isinstance(v, str) and _PLAIN_VALUE.fullmatch(v) for v in element.values):
+        return _compile_in(element, compiler, **kw)
+    array = ",".join(f'"{value}"' for value in element.values)
+    return f"{compiler.process(element.column, **kw)} = ANY('{{{array}}}'::text[])"
 
 
 def in_list(column: Any, values: Sequence[Any]) -> Any:
@@ -27,9 +58,10 @@ def in_list(column: Any, values: Sequence[Any]) -> Any:
     one value at a time per row. Right after a large insert the planner's statistics are
     stale, it may pick a scan that filters every row through the list, and with 2,000
     bound values that cost 1.1 s per query here (19 s for 30,000 accounts) instead of
-    13 ms. Values are rendered by SQLAlchemy's own literal quoting.
+    13 ms. Plain ids go in as one text array constant (cheap to write); anything else is
+    rendered by SQLAlchemy's own literal quoting.
     """
-    return column.in_(bindparam(None, list(values), expanding=True, literal_execute=True))
+    return _ConstantIn(column, list(values))
 
 
 #: psycopg's names for the PostgreSQL types of our columns, for binary COPY.

@@ -38,7 +38,7 @@ NON_NEGATIVE_KINDS = frozenset({"member", "suspense"})
 _CHUNK = 2000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AccountRef:
     """Names one account: ``name`` plus ``currency`` is unique; the rest describes it."""
 
@@ -101,7 +101,7 @@ def cash(where: str, currency: str) -> AccountRef:
     return AccountRef(f"cash:{where}", currency, "cash", "debit")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Leg:
     """One side of a transaction: ``amount_minor`` signed, debit positive, never 0."""
 
@@ -152,7 +152,7 @@ class NewTransaction:
             raise InvariantError(f"transaction {self.kind} does not balance: {total}")
 
 
-@dataclass
+@dataclass(slots=True)
 class LockedAccount:
     """An account row locked for this database transaction."""
 
@@ -200,7 +200,7 @@ def _select_accounts(
             )
             if lock:
                 query = query.with_for_update()
-            for row in session.execute(query):
+            for row in session.execute(query).all():
                 found[(row.name, currency)] = LockedAccount(row.seq, row.kind, row.normal, row.balance_minor)
     return found
 
@@ -218,6 +218,7 @@ def post(session: Session, transactions: Sequence[NewTransaction], now: datetime
     accounts = lock_accounts(session, (leg.account for txn in transactions for leg in txn.legs))
     txn_rows: list[dict[str, object]] = []
     entry_rows: list[dict[str, object]] = []
+    touched: dict[int, LockedAccount] = {}
     for txn in transactions:
         txn_rows.append({
             "id": txn.id, "kind": txn.kind, "currency": txn.currency,
@@ -227,6 +228,7 @@ def post(session: Session, transactions: Sequence[NewTransaction], now: datetime
         })
         for leg in txn.legs:
             account = accounts[leg.account.key]
+            touched[account.seq] = account
             account.balance_minor += sign(account.normal) * leg.amount_minor
             if account.kind in NON_NEGATIVE_KINDS and account.balance_minor < 0:
                 raise InvariantError(f"{leg.account.name} would go below zero")
@@ -238,7 +240,6 @@ def post(session: Session, transactions: Sequence[NewTransaction], now: datetime
             })
     insert_rows(session, TRANSACTIONS, txn_rows)
     insert_rows(session, ENTRIES, entry_rows)
-    touched = {accounts[leg.account.key].seq: accounts[leg.account.key] for txn in transactions for leg in txn.legs}
     update_rows(session, ACCOUNTS, "seq", [{"seq": seq, "balance_minor": acc.balance_minor}
                                            for seq, acc in touched.items()])
     return [txn.id for txn in transactions]

@@ -262,7 +262,7 @@ class Contribution(SQLModel, table=True):
     kind: str = Field(default="report", max_length=16)
     external_id: str | None = Field(default=None, max_length=64)
     contributor_id: str | None = Field(default=None, max_length=64)
-    member_id: str = Field(index=True, max_length=40)
+    member_id: str = Field(max_length=40)  # searched through ix_contributions_period
     worker_ref: str | None = Field(default=None, max_length=64)
     plan_id: str | None = Field(default=None, max_length=64)
     remittance_id: str = Field(max_length=40)
@@ -373,7 +373,6 @@ class Entry(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint("amount_minor <> 0", name="ck_entry_nonzero"),
         Index("ix_entries_account", "account_seq", "seq"),
-        Index("ix_entries_account_effective", "account_seq", "effective_at"),
     )
     seq: int | None = _seq()
     id: str = Field(unique=True, max_length=40)

@@ -74,8 +74,9 @@ def serve(host: str, port: int, threads: int) -> None:
 
     app = create_app(_settings())
     click.echo(f"serving on http://{host}:{port}", err=True)
+    # bodies up to the 16 MiB limit stay in memory instead of a temporary file
     waitress_serve(app, host=host, port=port, threads=threads, max_request_body_size=17 * 1024 * 1024,
-                   ident="pbl")
+                   inbuf_overflow=17 * 1024 * 1024, ident="pbl")
 
 
 @main.command("import")

@@ -29,7 +29,7 @@ from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import BUCKETS, split_largest_remainder
 from ledger.pagination import Page, paginate
-from ledger.postings import Leg, NewTransaction, member_account, merge_legs, post, receivable
+from ledger.postings import Leg, NewTransaction, member_account, post, receivable
 from ledger.principal import Principal
 from ledger.rules import (
     PeriodTotals,
@@ -365,7 +365,9 @@ class _ReportPoster:
         plan = self.plans[report.plan_id]
         start, _ = plan_period_bounds(plan.period, report.period_start)
         before = period_starts_before(plan.period, start, plan.eligibility_persists_periods)
-        return min([start.replace(month=1, day=1), *before])
+        # the year's other periods matter only for an annual cap
+        year_start = start.replace(month=1, day=1) if plan.annual_cap_minor is not None else start
+        return min([year_start, *before])
 
     # -- computing and writing -------------------------------------------------------------
 
@@ -393,14 +395,19 @@ class _ReportPoster:
         return rows
 
     def _elections(self) -> dict[str, dict[str, int]]:
-        members = sorted(set(self.members))
+        """Elections of the members reported under ``member_election`` plans."""
+        electing = {p.id for p in self.plans.values() if p.allocation_mode == "member_election"}
+        members = sorted({m for m, r in zip(self.members, self.reports, strict=True) if r.plan_id in electing})
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(members), _CHUNK):
-            chunk = members[start : start + _CHUNK]
-            for member in self.session.scalars(select(Member).where(in_list(Member.id, chunk))):
-                election = member_allocation(member)
-                if election is not None:
-                    found[member.id] = election
+            rows = self.session.execute(
+                select(Member.id, Member.election_healthcare_bps, Member.election_retirement_bps,
+                       Member.election_training_bps)
+                .where(in_list(Member.id, members[start : start + _CHUNK]),
+                       Member.election_healthcare_bps.is_not(None))
+            )
+            for member_id, healthcare, retirement, training in rows:
+                found[member_id] = {"healthcare": healthcare, "retirement": retirement, "training": training}
         return found
 
     def _compute(self, member_id: str, report: Report, rem: Remittance,
@@ -408,9 +415,11 @@ class _ReportPoster:
         plan, terms = self.plans[report.plan_id], self.terms[report.plan_id]
         periods = self.aggregates[(member_id, plan.id)]
         start, end = plan_period_bounds(plan.period, report.period_start)
-        agg = periods.get(start) or _Aggregate(None, member_id, plan.id, start, end, PeriodTotals(), False, False, 0)
-        periods[start] = agg
-        agg.totals = agg.totals.plus(report.totals)
+        agg = periods.get(start)
+        if agg is None:
+            agg = periods[start] = _Aggregate(None, member_id, plan.id, start, end, report.totals, False, False, 0)
+        else:
+            agg.totals = agg.totals.plus(report.totals)
         amount = recompute(terms, plan, agg, periods)
         allocation = election if plan.allocation_mode == "member_election" and election else plan_allocation(plan)
         split = split_largest_remainder(amount, allocation)
@@ -470,26 +479,35 @@ def posting(rows: Sequence[Any], kind: str = "contribution", direction: int = 1)
     """One ledger transaction for contributions of one remittance: the receivable debited,
     the members' pending buckets credited (``direction`` -1 reverses it, for a void).
 
-    Legs moving the same account are summed, so a 10,000-line batch writes one entry per
-    account it touches. ``rows`` are contribution rows (dicts) or objects.
+    Amounts moving the same account are summed, so a 10,000-line batch writes one entry
+    per account it touches. ``rows`` are contribution rows (dicts) or objects.
     """
-    def get(row: Any, name: str) -> Any:
-        return row[name] if isinstance(row, dict) else getattr(row, name)
-
-    first = rows[0]
-    legs = []
-    for row in rows:
-        currency, member = get(row, "currency"), get(row, "member_id")
-        legs.append(Leg(receivable(get(row, "contributor_id"), currency), direction * get(row, "amount_minor")))
+    values = [row if isinstance(row, dict) else {name: getattr(row, name) for name in _POSTING_FIELDS}
+              for row in rows]
+    first = values[0]
+    currency = first["currency"]
+    receivables: dict[str, int] = {}
+    pending: dict[tuple[str, str], int] = {}
+    for row in values:
+        receivables[row["contributor_id"]] = receivables.get(row["contributor_id"], 0) + row["amount_minor"]
         for bucket in BUCKETS:
-            part = get(row, f"allocation_{bucket}_minor")
+            part = row[f"allocation_{bucket}_minor"]
             if part:
-                legs.append(Leg(member_account(member, bucket, "pending", currency), -direction * part))
+                key = (row["member_id"], bucket)
+                pending[key] = pending.get(key, 0) + part
+    legs = [Leg(receivable(contributor, currency), direction * amount)
+            for contributor, amount in receivables.items() if amount]
+    legs += [Leg(member_account(member, bucket, "pending", currency), -direction * amount)
+             for (member, bucket), amount in pending.items()]
     return NewTransaction(
-        kind=kind, currency=get(first, "currency"), legs=merge_legs(legs), effective_at=get(first, "created_at"),
-        contribution_id=get(first, "id") if len(rows) == 1 else None, remittance_id=get(first, "remittance_id"),
-        contributor_id=get(first, "contributor_id"),
+        kind=kind, currency=currency, legs=legs, effective_at=first["created_at"],
+        contribution_id=first["id"] if len(values) == 1 else None, remittance_id=first["remittance_id"],
+        contributor_id=first["contributor_id"],
     )
+
+
+_POSTING_FIELDS = ("id", "currency", "contributor_id", "member_id", "remittance_id", "amount_minor", "created_at",
+                   *(f"allocation_{b}_minor" for b in BUCKETS))
 
 
 # -- reversal ----------------------------------------------------------------------------

@@ -93,7 +93,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('id')
     )
     with op.batch_alter_table('contributions', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contributions_member_id'), ['member_id'], unique=False)
         batch_op.create_index('ix_contributions_period', ['member_id', 'plan_id', 'plan_period_start'], unique=False)
         batch_op.create_index('ix_contributions_remittance', ['remittance_id', 'seq'], unique=False)
 
@@ -257,7 +256,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('entries', schema=None) as batch_op:
         batch_op.create_index('ix_entries_account', ['account_seq', 'seq'], unique=False)
-        batch_op.create_index('ix_entries_account_effective', ['account_seq', 'effective_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_entries_transaction_id'), ['transaction_id'], unique=False)
 
     op.create_table('link_codes',
@@ -314,7 +312,6 @@ def downgrade() -> None:
     op.drop_table('link_codes')
     with op.batch_alter_table('entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_entries_transaction_id'))
-        batch_op.drop_index('ix_entries_account_effective')
         batch_op.drop_index('ix_entries_account')
 
     op.drop_table('entries')
@@ -339,7 +336,6 @@ def downgrade() -> None:
     with op.batch_alter_table('contributions', schema=None) as batch_op:
         batch_op.drop_index('ix_contributions_remittance')
         batch_op.drop_index('ix_contributions_period')
-        batch_op.drop_index(batch_op.f('ix_contributions_member_id'))
 
     op.drop_table('contributions')
     op.drop_table('api_keys')
