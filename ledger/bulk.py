@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Table, bindparam, text, update
+from sqlalchemy import BindParameter, Boolean, ColumnElement, Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ class _ConstantIn(ColumnElement[bool]):
 
 @compiles(_ConstantIn)
 def _compile_in(element: _ConstantIn, compiler: Any, **kw: Any) -> str:
-    expanding = bindparam(None, element.values, expanding=True, literal_execute=True)
+    expanding: BindParameter[Any] = bindparam(None, element.values, expanding=True, literal_execute=True)
     return str(compiler.process(element.column.in_(expanding), **kw))
 
 

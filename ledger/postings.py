@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
 
 from ledger.bulk import in_list, insert_rows, update_rows
@@ -30,9 +31,9 @@ from ledger.errors import InvariantError
 from ledger.ids import new_id
 from ledger.tables import Account, Entry, LedgerTransaction
 
-ACCOUNTS = Account.__table__
-ENTRIES = Entry.__table__
-TRANSACTIONS = LedgerTransaction.__table__
+ACCOUNTS = cast(Table, inspect(Account).local_table)
+ENTRIES = cast(Table, inspect(Entry).local_table)
+TRANSACTIONS = cast(Table, inspect(LedgerTransaction).local_table)
 STATES = ("pending", "available", "held")
 NON_NEGATIVE_KINDS = frozenset({"member", "suspense"})
 _CHUNK = 2000

@@ -51,7 +51,7 @@ def live_server(settings: Settings) -> Iterator[str]:
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the demo's own load, not news
     app = create_app(settings)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
-    port = server.socket.getsockname()[1]  # type: ignore[union-attr]
+    port = server.socket.getsockname()[1]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

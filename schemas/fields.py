@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import ValidationError, fields, validate
 
@@ -43,8 +43,8 @@ class StrictInteger(fields.Integer):
 
     def __init__(self, minimum: int, maximum: int, **kwargs: Any) -> None:
         super().__init__(strict=True, validate=validate.Range(minimum, maximum), **kwargs)
-        self.metadata.setdefault("minimum", minimum)
-        self.metadata.setdefault("maximum", maximum)
+        cast(dict[str, Any], self.metadata).setdefault("minimum", minimum)
+        cast(dict[str, Any], self.metadata).setdefault("maximum", maximum)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -62,7 +62,7 @@ class ClientId(fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata.setdefault("pattern", "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+        cast(dict[str, Any], self.metadata).setdefault("pattern", "^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -136,7 +136,7 @@ class LedgerId(fields.String):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.metadata.setdefault("pattern", "^[A-Za-z0-9_]{1,40}$")
+        cast(dict[str, Any], self.metadata).setdefault("pattern", "^[A-Za-z0-9_]{1,40}$")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.errors import ConflictError, NotFoundError, ValidationError
@@ -23,7 +24,7 @@ def create_contributor(db: Database, fields: dict[str, Any], now: datetime) -> C
     exponent(fields["currency"])
 
     def run(session: Session) -> Contributor:
-        if session.scalar(select(Contributor.seq).where(Contributor.id == fields["id"])) is not None:
+        if session.scalar(select(col(Contributor.seq)).where(col(Contributor.id) == fields["id"])) is not None:
             raise ConflictError("a contributor with this id exists", {"id": ["Already in use."]})
         row = Contributor(**fields, created_at=now)
         session.add(row)
@@ -37,7 +38,7 @@ def get_contributor(db: Database, principal: Principal, contributor_id: str) -> 
     principal.require_contributor(contributor_id, "contributor")
 
     def run(session: Session) -> Contributor:
-        row = session.scalar(select(Contributor).where(Contributor.id == contributor_id))
+        row = session.scalar(select(Contributor).where(col(Contributor.id) == contributor_id))
         if row is None:
             raise NotFoundError("contributor not found")
         return row
@@ -49,7 +50,7 @@ def list_contributors(db: Database, principal: Principal, limit: int, cursor: st
     """Contributors in the caller's scope (a platform sees only its own), newest first."""
     query = select(Contributor)
     if not principal.is_admin:
-        query = query.where(Contributor.id == principal.contributor_id)
+        query = query.where(col(Contributor.id) == principal.contributor_id)
     return db.read(lambda s: paginate(s, query, Contributor.seq, limit, cursor))
 
 
@@ -121,9 +122,9 @@ def create_plan(db: Database, contributor_id: str, fields: dict[str, Any], now: 
                               {"paid_by": ["Only flat_per_period plans may be paid by schedule."]})
 
     def run(session: Session) -> Plan:
-        if session.scalar(select(Contributor.seq).where(Contributor.id == contributor_id)) is None:
+        if session.scalar(select(col(Contributor.seq)).where(col(Contributor.id) == contributor_id)) is None:
             raise NotFoundError("contributor not found")
-        if session.scalar(select(Plan.seq).where(Plan.id == fields["id"])) is not None:
+        if session.scalar(select(col(Plan.seq)).where(col(Plan.id) == fields["id"])) is not None:
             raise ConflictError("a plan with this id exists", {"id": ["Already in use."]})
         allocation = fields["allocation"]
         row = Plan(
@@ -151,7 +152,7 @@ def get_plan(db: Database, principal: Principal, plan_id: str) -> Plan:
     """One plan in the caller's scope; else NotFoundError."""
 
     def run(session: Session) -> Plan:
-        row = session.scalar(select(Plan).where(Plan.id == plan_id))
+        row = session.scalar(select(Plan).where(col(Plan.id) == plan_id))
         if row is None:
             raise NotFoundError("plan not found")
         principal.require_contributor(row.contributor_id, "plan")
@@ -165,8 +166,9 @@ def list_plans(db: Database, principal: Principal, contributor_id: str, limit: i
     principal.require_contributor(contributor_id, "contributor")
 
     def run(session: Session) -> Page[Plan]:
-        if session.scalar(select(Contributor.seq).where(Contributor.id == contributor_id)) is None:
+        if session.scalar(select(col(Contributor.seq)).where(col(Contributor.id) == contributor_id)) is None:
             raise NotFoundError("contributor not found")
-        return paginate(session, select(Plan).where(Plan.contributor_id == contributor_id), Plan.seq, limit, cursor)
+        return paginate(session, select(Plan).where(col(Plan.contributor_id) == contributor_id), Plan.seq, limit,
+                        cursor)
 
     return db.read(run)

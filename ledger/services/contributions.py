@@ -18,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, inspect, select, tuple_
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.bulk import in_list, insert_rows, update_rows
 from ledger.db import Database, insert_ignore
@@ -61,9 +62,9 @@ from ledger.tables import (
     Remittance,
 )
 
-CONTRIBUTIONS = Contribution.__table__
-AGGREGATES = PeriodAggregate.__table__
-ANCHORS = MemberPlan.__table__
+CONTRIBUTIONS = cast(Table, inspect(Contribution).local_table)
+AGGREGATES = cast(Table, inspect(PeriodAggregate).local_table)
+ANCHORS = cast(Table, inspect(MemberPlan).local_table)
 MAX_LINES = 10_000
 _CHUNK = 2000
 
@@ -139,8 +140,8 @@ def post_report(db: Database, principal: Principal, report: Report, clock: Setti
         poster.validate(batch=False)
         poster.lock_anchors()
         existing = session.scalar(
-            select(Contribution).where(Contribution.contributor_id == contributor_id,
-                                       Contribution.external_id == report.external_id)
+            select(Contribution).where(col(Contribution.contributor_id) == contributor_id,
+                                       col(Contribution.external_id) == report.external_id)
         )
         if existing is not None:
             if existing.request_hash != report.digest():
@@ -171,7 +172,8 @@ def post_remittance(
 
     def run(session: Session) -> tuple[Remittance, bool]:
         existing = session.scalar(
-            select(Remittance).where(Remittance.contributor_id == contributor_id, Remittance.external_id == external_id)
+            select(Remittance).where(col(Remittance.contributor_id) == contributor_id,
+                                     col(Remittance.external_id) == external_id)
         )
         if existing is not None:
             if existing.request_hash != request_hash:
@@ -244,7 +246,7 @@ class _ReportPoster:
 
     def validate(self, batch: bool) -> None:
         """Check each report against plans, enrollments and dates; raise ValidationError."""
-        contributor = self.session.scalar(select(Contributor).where(Contributor.id == self.contributor_id))
+        contributor = self.session.scalar(select(Contributor).where(col(Contributor.id) == self.contributor_id))
         if contributor is None:
             raise NotFoundError("contributor not found")
         plan_ids = sorted({r.plan_id for r in self.reports})
@@ -272,8 +274,8 @@ class _ReportPoster:
         found: dict[str, str] = {}
         for start in range(0, len(refs), _CHUNK):
             rows = self.session.execute(
-                select(Enrollment.worker_ref, Enrollment.member_id).where(
-                    Enrollment.contributor_id == self.contributor_id,
+                select(col(Enrollment.worker_ref), col(Enrollment.member_id)).where(
+                    col(Enrollment.contributor_id) == self.contributor_id,
                     in_list(Enrollment.worker_ref, refs[start : start + _CHUNK]),
                 )
             )
@@ -313,8 +315,8 @@ class _ReportPoster:
         used: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             used.update(self.session.scalars(
-                select(Contribution.external_id).where(
-                    Contribution.contributor_id == self.contributor_id,
+                select(col(Contribution.external_id)).where(
+                    col(Contribution.contributor_id) == self.contributor_id,
                     in_list(Contribution.external_id, ids[start : start + _CHUNK]),
                 )
             ))
@@ -401,13 +403,15 @@ class _ReportPoster:
         found: dict[str, dict[str, int]] = {}
         for start in range(0, len(members), _CHUNK):
             rows = self.session.execute(
-                select(Member.id, Member.election_healthcare_bps, Member.election_retirement_bps,
-                       Member.election_training_bps)
+                select(col(Member.id), col(Member.election_healthcare_bps), col(Member.election_retirement_bps),
+                       col(Member.election_training_bps))
                 .where(in_list(Member.id, members[start : start + _CHUNK]),
-                       Member.election_healthcare_bps.is_not(None))
+                       col(Member.election_healthcare_bps).is_not(None))
             )
             for member_id, healthcare, retirement, training in rows:
-                found[member_id] = {"healthcare": healthcare, "retirement": retirement, "training": training}
+                # the three are always set together (PUT .../allocation)
+                found[member_id] = {"healthcare": int(healthcare or 0), "retirement": int(retirement or 0),
+                                    "training": int(training or 0)}
         return found
 
     def _compute(self, member_id: str, report: Report, rem: Remittance,
@@ -533,14 +537,15 @@ def reverse_contribution(db: Database, principal: Principal, contribution_id: st
     """
 
     def run(session: Session) -> ReversalResult:
-        target = session.scalar(select(Contribution).where(Contribution.id == contribution_id))
+        target = session.scalar(select(Contribution).where(col(Contribution.id) == contribution_id))
         if target is None or target.contributor_id is None:
             raise NotFoundError("contribution not found")
         principal.require_contributor(target.contributor_id, "contribution")
         if target.kind != "report" or target.plan_id is None or target.plan_period_start is None:
             raise ConflictError("only an earnings report can be reversed")
         session.execute(
-            select(MemberPlan.seq).where(MemberPlan.member_id == target.member_id, MemberPlan.plan_id == target.plan_id)
+            select(col(MemberPlan.seq))
+            .where(col(MemberPlan.member_id) == target.member_id, col(MemberPlan.plan_id) == target.plan_id)
             .with_for_update()
         ).all()
         session.refresh(target)
@@ -564,9 +569,9 @@ def _period_contributions(session: Session, target: Contribution) -> list[Contri
     """The live (not void) contributions of ``target``'s member, plan and period, re-read."""
     return list(session.scalars(
         select(Contribution).where(
-            Contribution.member_id == target.member_id, Contribution.plan_id == target.plan_id,
-            Contribution.plan_period_start == target.plan_period_start, Contribution.status != "void",
-        ).order_by(Contribution.seq).execution_options(populate_existing=True)
+            col(Contribution.member_id) == target.member_id, col(Contribution.plan_id) == target.plan_id,
+            col(Contribution.plan_period_start) == target.plan_period_start, col(Contribution.status) != "void",
+        ).order_by(col(Contribution.seq)).execution_options(populate_existing=True)
     ))
 
 
@@ -579,7 +584,7 @@ def _void_and_replace(session: Session, target: Contribution, period: list[Contr
     target.reversed_at, target.reversal_reason = clock.now, reason
     post(session, voids, clock.now)
 
-    plan = session.scalar(select(Plan).where(Plan.id == target.plan_id))
+    plan = session.scalar(select(Plan).where(col(Plan.id) == target.plan_id))
     assert plan is not None and target.plan_period_start is not None
     rows = session.execute(select(AGGREGATES).where(
         AGGREGATES.c.member_id == target.member_id, AGGREGATES.c.plan_id == plan.id,
@@ -620,7 +625,7 @@ def _void_posting(c: Contribution, now: datetime) -> NewTransaction:
 
 def _replacement(session: Session, target: Contribution, plan: Plan, agg: _Aggregate, amount: int,
                  clock: Settings) -> Contribution:
-    member = session.scalar(select(Member).where(Member.id == target.member_id))
+    member = session.scalar(select(Member).where(col(Member.id) == target.member_id))
     election = member_allocation(member) if member is not None else None
     allocation = election if plan.allocation_mode == "member_election" and election else plan_allocation(plan)
     split = split_largest_remainder(amount, allocation)
@@ -655,7 +660,7 @@ def get_contribution(db: Database, principal: Principal, contribution_id: str) -
     """One contribution in the caller's scope; else NotFoundError."""
 
     def run(session: Session) -> Contribution:
-        row = session.scalar(select(Contribution).where(Contribution.id == contribution_id))
+        row = session.scalar(select(Contribution).where(col(Contribution.id) == contribution_id))
         if row is None:
             raise NotFoundError("contribution not found")
         principal.require_contributor(row.contributor_id, "contribution")
@@ -669,7 +674,7 @@ def list_contributions(db: Database, principal: Principal, filters: Contribution
     """Contributions in scope (a platform: its own), newest first, filtered."""
     query = select(Contribution)
     if principal.role == "platform":
-        query = query.where(Contribution.contributor_id == principal.contributor_id)
+        query = query.where(col(Contribution.contributor_id) == principal.contributor_id)
     for name in ("external_id", "worker_ref", "remittance_id", "period_start", "member_id"):
         value = getattr(filters, name)
         if value is not None:
@@ -684,8 +689,8 @@ def period_basis_earnings(session: Session, contributions: list[Contribution]) -
         return {}
     rows = session.execute(
         select(AGGREGATES.c.member_id, AGGREGATES.c.plan_id, AGGREGATES.c.period_start,
-               AGGREGATES.c.gross_earnings_minor, AGGREGATES.c.tips_minor, Plan.earnings_basis)
-        .join(Plan, Plan.id == AGGREGATES.c.plan_id)
+               AGGREGATES.c.gross_earnings_minor, AGGREGATES.c.tips_minor, col(Plan.earnings_basis))
+        .join(Plan, col(Plan.id) == AGGREGATES.c.plan_id)
         .where(tuple_(AGGREGATES.c.member_id, AGGREGATES.c.plan_id, AGGREGATES.c.period_start).in_(list(keys)))
     ).all()
     earnings = {(r.member_id, r.plan_id, r.period_start):
@@ -699,7 +704,7 @@ def list_member_contributions(db: Database, principal: Principal, member_id: str
 
     def run(session: Session) -> tuple[Page[Contribution], dict[str, int]]:
         load_member(session, principal, member_id)
-        result = paginate(session, select(Contribution).where(Contribution.member_id == member_id),
+        result = paginate(session, select(Contribution).where(col(Contribution.member_id) == member_id),
                           Contribution.seq, limit, cursor)
         return result, period_basis_earnings(session, result.data)
 

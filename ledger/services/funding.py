@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.errors import ConflictError, NotFoundError, ValidationError
@@ -47,7 +48,7 @@ def record_funding(db: Database, remittance_id: str, money: ManualFunding, now: 
         if money.currency != rem.currency:
             raise ValidationError("currency differs from the remittance's",
                                   {"currency": [f"Must be the remittance's currency ({rem.currency})."]})
-        if session.scalar(select(Funding.seq).where(Funding.reference == money.reference)) is not None:
+        if session.scalar(select(col(Funding.seq)).where(col(Funding.reference) == money.reference)) is not None:
             raise ConflictError("this reference was already recorded", {"reference": ["Already recorded."]})
         funding = Funding(
             id=new_id("fnd"), remittance_id=rem.id, contributor_id=rem.contributor_id, currency=rem.currency,
@@ -85,7 +86,7 @@ def apply_funding(db: Database, funding_id: str, remittance_id: str, amount_mino
     """
 
     def run(session: Session) -> Funding:
-        source = session.scalar(select(Funding).where(Funding.id == funding_id).with_for_update())
+        source = session.scalar(select(Funding).where(col(Funding.id) == funding_id).with_for_update())
         if source is None:
             raise NotFoundError("funding not found")
         ids = sorted({remittance_id, *( [source.remittance_id] if source.remittance_id else [])})
@@ -158,7 +159,7 @@ def reverse_funding(db: Database, funding_id: str, now: datetime) -> Funding:
     """
 
     def run(session: Session) -> Funding:
-        funding = session.scalar(select(Funding).where(Funding.id == funding_id))
+        funding = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
         if funding is None:
             raise NotFoundError("funding not found")
         rem = lock_remittance(session, funding.remittance_id) if funding.remittance_id else None
@@ -185,7 +186,7 @@ def get_funding(db: Database, funding_id: str) -> Funding:
     """One funding (administrators only); NotFoundError when unknown."""
 
     def run(session: Session) -> Funding:
-        row = session.scalar(select(Funding).where(Funding.id == funding_id))
+        row = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
         if row is None:
             raise NotFoundError("funding not found")
         return row
@@ -198,7 +199,7 @@ def list_fundings(db: Database, limit: int, cursor: str | None, unmatched: bool 
     """Fundings newest first; ``unmatched`` keeps those that match no remittance."""
     query = select(Funding)
     if unmatched:
-        query = query.where(Funding.remittance_id.is_(None))
+        query = query.where(col(Funding.remittance_id).is_(None))
     if remittance_id is not None:
-        query = query.where(Funding.remittance_id == remittance_id)
+        query = query.where(col(Funding.remittance_id) == remittance_id)
     return db.read(lambda s: paginate(s, query, Funding.seq, limit, cursor))

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.tables import IdempotencyRecord
@@ -41,8 +42,8 @@ def claim(db: Database, api_key_id: str, idem_key: str, method: str, path: str, 
     def run(session: Session) -> Claim:
         row = session.scalar(
             select(IdempotencyRecord).where(
-                IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.idem_key == idem_key,
-                IdempotencyRecord.method == method, IdempotencyRecord.path == path,
+                col(IdempotencyRecord.api_key_id) == api_key_id, col(IdempotencyRecord.idem_key) == idem_key,
+                col(IdempotencyRecord.method) == method, col(IdempotencyRecord.path) == path,
             ).with_for_update()
         )
         if row is None:
@@ -69,7 +70,7 @@ def finish(db: Database, seq: int, status: int, body: str) -> None:
 
     def run(session: Session) -> None:
         if status >= 500:
-            session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.seq == seq))
+            session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.seq) == seq))
             return
         row = session.get(IdempotencyRecord, seq)
         if row is not None:

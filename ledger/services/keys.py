@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.errors import NotFoundError, ValidationError
@@ -51,7 +52,7 @@ def create_key(
 def _check_binding(session: Session, role: str, contributor_id: str | None, member_id: str | None) -> None:
     if role == "platform":
         known = contributor_id is not None and session.scalar(
-            select(Contributor.seq).where(Contributor.id == contributor_id)) is not None
+            select(col(Contributor.seq)).where(col(Contributor.id) == contributor_id)) is not None
         if not known:
             raise ValidationError("a platform key needs an existing contributor",
                                   {"contributor_id": ["Unknown contributor."]})
@@ -59,7 +60,7 @@ def _check_binding(session: Session, role: str, contributor_id: str | None, memb
         raise ValidationError("only a platform key has a contributor",
                               {"contributor_id": ["Not allowed for this role."]})
     if role == "member":
-        if member_id is None or session.scalar(select(Member.seq).where(Member.id == member_id)) is None:
+        if member_id is None or session.scalar(select(col(Member.seq)).where(col(Member.id) == member_id)) is None:
             raise ValidationError("a member key needs an existing member", {"member_id": ["Unknown member."]})
     elif member_id is not None:
         raise ValidationError("only a member key has a member", {"member_id": ["Not allowed for this role."]})
@@ -74,7 +75,7 @@ def revoke_key(db: Database, key_id: str, now: datetime) -> None:
     """Revoke a key: it answers 401 from then on. Raises NotFoundError for an unknown id."""
 
     def run(session: Session) -> None:
-        row = session.scalar(select(ApiKey).where(ApiKey.id == key_id))
+        row = session.scalar(select(ApiKey).where(col(ApiKey.id) == key_id))
         if row is None:
             raise NotFoundError("api key not found")
         if row.revoked_at is None:
@@ -88,7 +89,7 @@ def authenticate(db: Database, secret: str) -> Principal | None:
     digest = hash_secret(secret)
 
     def run(session: Session) -> Principal | None:
-        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)))
+        row = session.scalar(select(ApiKey).where(col(ApiKey.key_hash) == digest, col(ApiKey.revoked_at).is_(None)))
         if row is None:
             return None
         return Principal(row.role, row.id, row.contributor_id, row.member_id)

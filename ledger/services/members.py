@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.errors import ConflictError, NotFoundError, ValidationError
@@ -44,7 +45,7 @@ def member_allocation(member: Member) -> dict[str, int] | None:
 def load_member(session: Session, principal: Principal, member_id: str, lock: bool = False) -> Member:
     """The member row in the caller's scope; NotFoundError otherwise."""
     principal.require_member(member_id)
-    query = select(Member).where(Member.id == member_id)
+    query = select(Member).where(col(Member.id) == member_id)
     if lock:
         query = query.with_for_update()
     row = session.scalar(query)
@@ -102,20 +103,21 @@ def enroll(
     """
 
     def run(session: Session) -> tuple[Enrollment, bool]:
-        if session.scalar(select(Contributor.seq).where(Contributor.id == contributor_id)) is None:
+        if session.scalar(select(col(Contributor.seq)).where(col(Contributor.id) == contributor_id)) is None:
             raise ValidationError("unknown contributor", {"contributor_id": ["Unknown contributor."]})
         existing = session.scalar(
-            select(Enrollment).where(Enrollment.contributor_id == contributor_id, Enrollment.worker_ref == worker_ref)
+            select(Enrollment).where(col(Enrollment.contributor_id) == contributor_id,
+                                     col(Enrollment.worker_ref) == worker_ref)
         )
         target = member_id
         if link_code is not None:
-            code = session.scalar(select(LinkCode).where(LinkCode.id == link_code))
+            code = session.scalar(select(LinkCode).where(col(LinkCode.id) == link_code))
             if code is None or code.expires_at <= now:
                 raise ValidationError("unknown or expired link code", {"link_code": ["Unknown or expired link code."]})
             target = code.member_id
             if existing is None or existing.member_id != target:
                 _consume(session, code, contributor_id, worker_ref, now)
-        elif target is not None and session.scalar(select(Member.seq).where(Member.id == target)) is None:
+        elif target is not None and session.scalar(select(col(Member.seq)).where(col(Member.id) == target)) is None:
             raise ValidationError("unknown member", {"member_id": ["Unknown member."]})
         if existing is not None:
             if target is not None and existing.member_id != target:
@@ -138,7 +140,7 @@ def enroll(
 def _consume(session: Session, code: LinkCode, contributor_id: str, worker_ref: str, now: datetime) -> None:
     result = session.execute(
         update(LinkCode)
-        .where(LinkCode.id == code.id, LinkCode.used_at.is_(None))
+        .where(col(LinkCode.id) == code.id, col(LinkCode.used_at).is_(None))
         .values(used_at=now, used_by_contributor_id=contributor_id, used_by_worker_ref=worker_ref)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -151,7 +153,7 @@ def list_enrollments(
     """Enrollments in the caller's scope (a platform: its own), newest first."""
     query = select(Enrollment)
     if not principal.is_admin:
-        query = query.where(Enrollment.contributor_id == principal.contributor_id)
+        query = query.where(col(Enrollment.contributor_id) == principal.contributor_id)
     if worker_ref is not None:
-        query = query.where(Enrollment.worker_ref == worker_ref)
+        query = query.where(col(Enrollment.worker_ref) == worker_ref)
     return db.read(lambda s: paginate(s, query, Enrollment.seq, limit, cursor))

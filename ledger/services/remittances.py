@@ -11,10 +11,11 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, inspect, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.bulk import update_rows
 from ledger.db import Database, insert_ignore
@@ -27,8 +28,8 @@ from ledger.principal import Principal
 from ledger.tables import Account, Contribution, Funding, Remittance
 
 STATUSES = ("open", "awaiting_funds", "partially_funded", "funded", "overfunded", "overdue")
-CONTRIBUTIONS = Contribution.__table__
-FUNDINGS = Funding.__table__
+CONTRIBUTIONS = cast(Table, inspect(Contribution).local_table)
+FUNDINGS = cast(Table, inspect(Funding).local_table)
 
 
 def month_end(day: date) -> date:
@@ -76,7 +77,7 @@ def monthly_remittance(session: Session, contributor_id: str, currency: str, tod
     month = today.strftime("%Y-%m")
     open_key = f"monthly:{contributor_id}:{currency}:{month}"
     closes_on = month_end(today)
-    insert_ignore(session, Remittance.__table__, [{
+    insert_ignore(session, cast(Table, inspect(Remittance).local_table), [{
         "id": new_id("rem"), "contributor_id": contributor_id, "currency": currency, "kind": "monthly",
         "month": month, "open_key": open_key, "line_count": 0, "amount_due_minor": 0,
         "amount_funded_minor": 0, "closes_on": closes_on, "due_date": due_date_after(closes_on, due_day),
@@ -88,7 +89,7 @@ def monthly_remittance(session: Session, contributor_id: str, currency: str, tod
 def lock_remittance(session: Session, remittance_id: str | None = None, open_key: str | None = None) -> Remittance:
     """Load a remittance ``FOR UPDATE``; NotFoundError when it does not exist."""
     query = select(Remittance).with_for_update().execution_options(populate_existing=True)
-    query = query.where(Remittance.id == remittance_id if remittance_id else Remittance.open_key == open_key)
+    query = query.where(col(Remittance.id) == remittance_id if remittance_id else col(Remittance.open_key) == open_key)
     row = session.scalar(query)
     if row is None:
         raise NotFoundError("remittance not found")
@@ -99,7 +100,7 @@ def suspense_balance(session: Session, rem: Remittance) -> int:
     """Money received for ``rem`` and not yet applied to its contributions."""
     acct = suspense(rem.id, rem.currency)
     value = session.scalar(
-        select(Account.balance_minor).where(Account.name == acct.name, Account.currency == acct.currency)
+        select(col(Account.balance_minor)).where(col(Account.name) == acct.name, col(Account.currency) == acct.currency)
     )
     return int(value or 0)
 
@@ -183,7 +184,7 @@ def get_remittance(db: Database, principal: Principal, remittance_id: str) -> Re
 
 def load_remittance(session: Session, principal: Principal, remittance_id: str) -> Remittance:
     """The remittance row in the caller's scope; NotFoundError otherwise."""
-    row = session.scalar(select(Remittance).where(Remittance.id == remittance_id))
+    row = session.scalar(select(Remittance).where(col(Remittance.id) == remittance_id))
     if row is None or (row.contributor_id is None and not principal.is_admin):
         raise NotFoundError("remittance not found")
     if row.contributor_id is not None:
@@ -196,7 +197,7 @@ def list_remittances(db: Database, principal: Principal, limit: int, cursor: str
     """Remittances in scope, newest first; ``status`` filters on the derived status."""
     query = select(Remittance)
     if not principal.is_admin:
-        query = query.where(Remittance.contributor_id == principal.contributor_id)
+        query = query.where(col(Remittance.contributor_id) == principal.contributor_id)
     if status is None:
         return db.read(lambda s: paginate(s, query, Remittance.seq, limit, cursor))
     query = query.where(*_status_filter(status, today))

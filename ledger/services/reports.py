@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.money import BUCKETS
@@ -38,20 +39,23 @@ def member_balances(db: Database, principal: Principal, member_id: str, currency
         result = {bucket: dict.fromkeys(STATES, 0) for bucket in BUCKETS}
         if as_of is None:
             rows = session.execute(
-                select(Account.bucket, Account.state, Account.balance_minor)
-                .where(Account.member_id == member_id, Account.currency == currency, Account.kind == "member")
+                select(col(Account.bucket), col(Account.state), col(Account.balance_minor))
+                .where(col(Account.member_id) == member_id, col(Account.currency) == currency,
+                       col(Account.kind) == "member")
             )
             for bucket, state, balance in rows:
-                result[bucket][state] = balance
+                result[cast(str, bucket)][cast(str, state)] = balance
             return result
         rows = session.execute(
-            select(Account.bucket, Account.state, func.coalesce(func.sum(Entry.amount_minor), 0))
-            .join(Entry, and_(Entry.account_seq == Account.seq, Entry.effective_at <= as_of), isouter=True)
-            .where(Account.member_id == member_id, Account.currency == currency, Account.kind == "member")
-            .group_by(Account.bucket, Account.state)
+            select(col(Account.bucket), col(Account.state), func.coalesce(func.sum(col(Entry.amount_minor)), 0))
+            .join(Entry, and_(col(Entry.account_seq) == col(Account.seq), col(Entry.effective_at) <= as_of),
+                  isouter=True)
+            .where(col(Account.member_id) == member_id, col(Account.currency) == currency,
+                   col(Account.kind) == "member")
+            .group_by(col(Account.bucket), col(Account.state))
         )
         for bucket, state, total in rows:
-            result[bucket][state] = -int(total)  # member accounts are credit-normal
+            result[cast(str, bucket)][cast(str, state)] = -int(total)  # member accounts are credit-normal
         return result
 
     return db.read(run)
@@ -79,21 +83,21 @@ def member_entries(db: Database, principal: Principal, member_id: str, limit: in
     def run(session: Session) -> Page[MemberEntry]:
         load_member(session, principal, member_id)
         query = (
-            select(Entry, Account.bucket, Account.state)
-            .join(Account, Account.seq == Entry.account_seq)
-            .where(Account.member_id == member_id, Account.kind == "member")
+            select(Entry, col(Account.bucket), col(Account.state))
+            .join(Account, col(Account.seq) == col(Entry.account_seq))
+            .where(col(Account.member_id) == member_id, col(Account.kind) == "member")
         )
         if bucket is not None:
-            query = query.where(Account.bucket == bucket)
+            query = query.where(col(Account.bucket) == bucket)
         if currency is not None:
-            query = query.where(Account.currency == currency)
+            query = query.where(col(Account.currency) == currency)
         if cursor is not None:
-            query = query.where(Entry.seq < decode_cursor(cursor))
-        rows = session.execute(query.order_by(Entry.seq.desc()).limit(limit + 1)).all()
+            query = query.where(col(Entry.seq) < decode_cursor(cursor))
+        rows = session.execute(query.order_by(col(Entry.seq).desc()).limit(limit + 1)).all()
         has_more = len(rows) > limit
         rows = rows[:limit]
-        data = [to_member_entry(entry, b, s) for entry, b, s in rows]
-        return Page(data, has_more, encode_cursor(rows[-1][0].seq) if has_more and rows else None)
+        data = [to_member_entry(entry, cast(str, b), cast(str, s)) for entry, b, s in rows]
+        return Page(data, has_more, encode_cursor(cast(int, rows[-1][0].seq)) if has_more and rows else None)
 
     return db.read(run)
 
@@ -110,10 +114,11 @@ def trial_balance(db: Database) -> list[dict[str, Any]]:
     def run(session: Session) -> list[dict[str, Any]]:
         rows = session.execute(
             select(
-                Account.currency,
-                func.coalesce(func.sum(case((Entry.amount_minor > 0, Entry.amount_minor), else_=0)), 0),
-                func.coalesce(func.sum(case((Entry.amount_minor < 0, -Entry.amount_minor), else_=0)), 0),
-            ).join(Account, Account.seq == Entry.account_seq).group_by(Account.currency).order_by(Account.currency)
+                col(Account.currency),
+                func.coalesce(func.sum(case((col(Entry.amount_minor) > 0, col(Entry.amount_minor)), else_=0)), 0),
+                func.coalesce(func.sum(case((col(Entry.amount_minor) < 0, -col(Entry.amount_minor)), else_=0)), 0),
+            ).join(Account, col(Account.seq) == col(Entry.account_seq))
+            .group_by(col(Account.currency)).order_by(col(Account.currency))
         )
         return [{"currency": c, "debits_minor": int(d), "credits_minor": int(k), "difference_minor": int(d) - int(k)}
                 for c, d, k in rows]
@@ -136,67 +141,72 @@ def verify(db: Database) -> list[Check]:
 
 
 def _transactions_balance(session: Session) -> Check:
-    sums = select(Entry.transaction_id).group_by(Entry.transaction_id).having(
-        (func.sum(Entry.amount_minor) != 0) | (func.count() < 2)).subquery()
+    sums = select(col(Entry.transaction_id)).group_by(col(Entry.transaction_id)).having(
+        (func.sum(col(Entry.amount_minor)) != 0) | (func.count() < 2)).subquery()
     bad = session.scalar(select(func.count()).select_from(sums)) or 0
     empty = session.scalar(select(func.count()).select_from(LedgerTransaction).where(
-        ~select(Entry.seq).where(Entry.transaction_id == LedgerTransaction.id).exists())) or 0
+        ~select(col(Entry.seq)).where(col(Entry.transaction_id) == col(LedgerTransaction.id)).exists())) or 0
     total = session.scalar(select(func.count()).select_from(LedgerTransaction)) or 0
     return Check("transactions_balance", bad == 0 and empty == 0,
                  f"{total} transactions; {bad} unbalanced, {empty} without entries")
 
 
 def _balances_match_entries(session: Session) -> Check:
-    sums = select(Entry.account_seq, func.sum(Entry.amount_minor).label("total")).group_by(Entry.account_seq).subquery()
-    signed = case((Account.normal == "debit", func.coalesce(sums.c.total, 0)), else_=-func.coalesce(sums.c.total, 0))
+    sums = select(col(Entry.account_seq), func.sum(col(Entry.amount_minor)).label("total")).group_by(
+        col(Entry.account_seq)).subquery()
+    signed = case((col(Account.normal) == "debit", func.coalesce(sums.c.total, 0)),
+                  else_=-func.coalesce(sums.c.total, 0))
     bad = session.scalar(select(func.count()).select_from(Account).join(
-        sums, sums.c.account_seq == Account.seq, isouter=True).where(Account.balance_minor != signed)) or 0
+        sums, sums.c.account_seq == col(Account.seq), isouter=True).where(col(Account.balance_minor) != signed)) or 0
     total = session.scalar(select(func.count()).select_from(Account)) or 0
     return Check("balances_equal_entries", bad == 0,
                  f"{total} accounts; {bad} cached balances differ from their entries")
 
 
 def _running_balances(session: Session) -> Check:
-    running = func.sum(Entry.amount_minor).over(partition_by=Entry.account_seq, order_by=Entry.seq)
-    inner = select(Entry.balance_after_minor, Account.normal, running.label("run")).join(
-        Account, Account.seq == Entry.account_seq).subquery()
+    running = func.sum(col(Entry.amount_minor)).over(partition_by=col(Entry.account_seq), order_by=col(Entry.seq))
+    inner = select(col(Entry.balance_after_minor), col(Account.normal), running.label("run")).join(
+        Account, col(Account.seq) == col(Entry.account_seq)).subquery()
     expected = case((inner.c.normal == "debit", inner.c.run), else_=-inner.c.run)
     bad = session.scalar(select(func.count()).select_from(inner).where(inner.c.balance_after_minor != expected)) or 0
     return Check("entries_balance_after", bad == 0, f"{bad} entries whose balance_after is not the running sum")
 
 
 def _books_balance(session: Session) -> Check:
-    rows = session.execute(select(Account.currency, func.sum(Entry.amount_minor)).join(
-        Account, Account.seq == Entry.account_seq).group_by(Account.currency)).all()
+    rows = session.execute(select(col(Account.currency), func.sum(col(Entry.amount_minor))).join(
+        Account, col(Account.seq) == col(Entry.account_seq)).group_by(col(Account.currency))).all()
     off = {c: int(t) for c, t in rows if t != 0}
     return Check("debits_equal_credits", not off, f"per currency off by {off}" if off else
                  f"{len(rows)} currencies, debits equal credits")
 
 
 def _remittances_match(session: Session) -> Check:
-    due = select(Contribution.remittance_id, func.sum(Contribution.amount_minor).label("due")).where(
-        Contribution.status != "void").group_by(Contribution.remittance_id).subquery()
-    funded = select(Funding.remittance_id, func.sum(Funding.amount_minor - Funding.moved_minor).label("funded")).where(
-        Funding.status == "recorded").group_by(Funding.remittance_id).subquery()
+    due = select(col(Contribution.remittance_id), func.sum(col(Contribution.amount_minor)).label("due")).where(
+        col(Contribution.status) != "void").group_by(col(Contribution.remittance_id)).subquery()
+    funded = select(col(Funding.remittance_id),
+                    func.sum(col(Funding.amount_minor) - col(Funding.moved_minor)).label("funded")).where(
+        col(Funding.status) == "recorded").group_by(col(Funding.remittance_id)).subquery()
     bad = session.scalar(
         select(func.count()).select_from(Remittance)
-        .join(due, due.c.remittance_id == Remittance.id, isouter=True)
-        .join(funded, funded.c.remittance_id == Remittance.id, isouter=True)
-        .where((Remittance.amount_due_minor != func.coalesce(due.c.due, 0))
-               | (Remittance.amount_funded_minor != func.coalesce(funded.c.funded, 0)))
+        .join(due, due.c.remittance_id == col(Remittance.id), isouter=True)
+        .join(funded, funded.c.remittance_id == col(Remittance.id), isouter=True)
+        .where((col(Remittance.amount_due_minor) != func.coalesce(due.c.due, 0))
+               | (col(Remittance.amount_funded_minor) != func.coalesce(funded.c.funded, 0)))
     ) or 0
     return Check("remittances_equal_contributions_and_fundings", bad == 0,
                  f"{bad} remittances whose due or funded amount differs from their rows")
 
 
 def _suspense_matches(session: Session) -> Check:
-    applied = select(Funding.remittance_id, func.sum(Funding.amount_minor - Funding.moved_minor - Funding.applied_minor)
-                     .label("left")).where(Funding.status == "recorded").group_by(Funding.remittance_id).subquery()
+    applied = select(col(Funding.remittance_id),
+                     func.sum(col(Funding.amount_minor) - col(Funding.moved_minor) - col(Funding.applied_minor))
+                     .label("left")).where(col(Funding.status) == "recorded").group_by(
+        col(Funding.remittance_id)).subquery()
     bad = session.scalar(
         select(func.count()).select_from(Account)
-        .join(applied, applied.c.remittance_id == Account.remittance_id, isouter=True)
-        .where(Account.kind == "suspense", Account.remittance_id.is_not(None),
-               Account.balance_minor != func.coalesce(applied.c.left, 0))
+        .join(applied, applied.c.remittance_id == col(Account.remittance_id), isouter=True)
+        .where(col(Account.kind) == "suspense", col(Account.remittance_id).is_not(None),
+               col(Account.balance_minor) != func.coalesce(applied.c.left, 0))
     ) or 0
     return Check("suspense_equals_unapplied_fundings", bad == 0,
                  f"{bad} remittances whose suspense differs from their fundings' unapplied money")
