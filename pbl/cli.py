@@ -37,7 +37,7 @@ def db_upgrade() -> None:
 
     settings = _settings()
     upgrade(make_engine(settings.database_url))
-    click.echo(f"schema is up to date ({settings.database_url.split('@')[-1]})", err=True)
+    click.echo(f"schema is at the latest revision ({settings.database_url.split('@')[-1]})", err=True)
 
 
 @main.group()

@@ -170,4 +170,5 @@ def print_summary(admin: ApiClient, members: list[str], folder: Path) -> None:
     echo(f"verify: {'ok' if result['ok'] else 'FAILED'}")
     for check in result["checks"]:
         echo(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
-    echo(f"data file: {folder / 'pbl.db'} (inspect with PBL_DATABASE_URL=sqlite:///{folder / 'pbl.db'} pbl verify)")
+    data = folder / "pbl.db"
+    echo(f"data file: {data} (inspect it: PBL_DATABASE_URL=sqlite:///{data} .venv/bin/pbl verify)")
