@@ -12,8 +12,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import BindParameter, Boolean, ColumnElement, Table, bindparam, text, update
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 
@@ -81,10 +83,16 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     assert driver is not None
     names = ", ".join(f'"{c}"' for c in columns)
     types = [_COPY_TYPES[_pg_type(table, c).split(" ")[0]] for c in columns]
-    with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)') as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
+    statement = f'COPY "{table.name}" ({names}) FROM STDIN (FORMAT BINARY)'
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row([row[c] for c in columns])
+    except psycopg.Error as exc:
+        # The raw COPY bypasses SQLAlchemy: raise its exception (IntegrityError for a unique
+        # violation, OperationalError for a deadlock...) so the transaction's retry sees it.
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
 
 
 def update_rows(session: Session, table: Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ledger.bulk import in_list, insert_rows, update_rows
 from ledger.db import insert_ignore
-from ledger.errors import InvariantError
+from ledger.errors import InvariantError, ValidationError
 from ledger.ids import new_id
 from ledger.tables import Account, Entry, LedgerTransaction
 
@@ -36,6 +36,8 @@ ENTRIES = cast(Table, inspect(Entry).local_table)
 TRANSACTIONS = cast(Table, inspect(LedgerTransaction).local_table)
 STATES = ("pending", "available", "held")
 NON_NEGATIVE_KINDS = frozenset({"member", "suspense"})
+#: Balances are BIGINT: refuse (422) a posting that would pass 10^18 rather than overflow.
+MAX_BALANCE_MINOR = 10**18
 _CHUNK = 2000
 
 
@@ -233,6 +235,8 @@ def post(session: Session, transactions: Sequence[NewTransaction], now: datetime
             account.balance_minor += sign(account.normal) * leg.amount_minor
             if account.kind in NON_NEGATIVE_KINDS and account.balance_minor < 0:
                 raise InvariantError(f"{leg.account.name} would go below zero")
+            if abs(account.balance_minor) > MAX_BALANCE_MINOR:
+                raise ValidationError(f"{leg.account.name} would pass the largest balance the ledger keeps")
             entry_rows.append({
                 "id": new_id("ent"), "transaction_id": txn.id, "account_seq": account.seq,
                 "amount_minor": leg.amount_minor, "balance_after_minor": account.balance_minor,

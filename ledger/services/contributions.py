@@ -66,6 +66,10 @@ CONTRIBUTIONS = cast(Table, inspect(Contribution).local_table)
 AGGREGATES = cast(Table, inspect(PeriodAggregate).local_table)
 ANCHORS = cast(Table, inspect(MemberPlan).local_table)
 MAX_LINES = 10_000
+#: The largest amount one report may add: the contract's bound on any amount (API.md
+#: "Conventions"). Plans within their own bounds can compute more (10^12 per job x 10^6
+#: jobs); such a report is refused rather than overflowing the ledger's BIGINT columns.
+MAX_CONTRIBUTION_MINOR = 10**12
 _CHUNK = 2000
 
 
@@ -380,8 +384,18 @@ class _ReportPoster:
         """
         elections = self._elections()
         rows: list[dict[str, Any]] = []
-        for member_id, report in zip(self.members, self.reports, strict=True):
-            rows.append(self._compute(member_id, report, rem, elections.get(member_id)))
+        too_large: dict[int, dict[str, list[str]]] = {}
+        for index, (member_id, report) in enumerate(zip(self.members, self.reports, strict=True)):
+            row = self._compute(member_id, report, rem, elections.get(member_id))
+            if row["amount_minor"] > MAX_CONTRIBUTION_MINOR:
+                too_large[index] = {"_schema": [
+                    f"This report would add {row['amount_minor']} minor units, more than the largest "
+                    f"contribution the ledger accepts ({MAX_CONTRIBUTION_MINOR})."]}
+            rows.append(row)
+        if too_large:
+            if self.batch_currency is None:
+                raise ValidationError("the contribution is too large", too_large[0])
+            raise ValidationError("some lines are invalid; nothing was recorded", {"lines": too_large})
         self._write_aggregates()
         insert_rows(self.session, CONTRIBUTIONS, rows)
         paying = [row for row in rows if row["amount_minor"] > 0]
@@ -606,14 +620,17 @@ def _void_and_replace(session: Session, target: Contribution, period: list[Contr
     replacement = None
     if amount > 0:
         replacement = _replacement(session, target, plan, agg, amount, clock)
-        rem = locked[target.remittance_id]
-        rem.amount_due_minor += amount
+        locked[target.remittance_id].amount_due_minor += amount
         session.flush()
         post(session, [posting([replacement])], clock.now)
-        if suspense_balance(session, rem) > 0:
-            fund_from_suspense(session, rem, clock.now)
-            session.refresh(replacement)
     session.flush()
+    # A voided contribution may have been the one that stopped its remittance's funding:
+    # money waiting in suspense now pays what stood behind it (DOMAIN.md: whole, in order).
+    for remittance_id in sorted(locked):
+        if suspense_balance(session, locked[remittance_id]) > 0:
+            fund_from_suspense(session, locked[remittance_id], clock.now)
+    if replacement is not None:
+        session.refresh(replacement)
     return ReversalResult([c.id for c in period], replacement)
 
 

@@ -86,11 +86,13 @@ def apply_funding(db: Database, funding_id: str, remittance_id: str, amount_mino
     """
 
     def run(session: Session) -> Funding:
-        source = session.scalar(select(Funding).where(col(Funding.id) == funding_id).with_for_update())
+        source = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
         if source is None:
             raise NotFoundError("funding not found")
-        ids = sorted({remittance_id, *( [source.remittance_id] if source.remittance_id else [])})
+        # remittances first, then the funding row: the order every other funding path takes
+        ids = sorted({remittance_id, *([source.remittance_id] if source.remittance_id else [])})
         locked = {rid: _lock_or_422(session, rid, rid == remittance_id) for rid in ids}
+        session.refresh(source, with_for_update=True)
         target = locked[remittance_id]
         if source.status != "recorded":
             raise ConflictError("this funding was reversed")

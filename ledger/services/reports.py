@@ -212,5 +212,20 @@ def _suspense_matches(session: Session) -> Check:
                  f"{bad} remittances whose suspense differs from their fundings' unapplied money")
 
 
+def _funding_stops_only_when_short(session: Session) -> Check:
+    """DOMAIN.md: money in suspense funds contributions whole, in order, stopping at the first
+    it cannot cover; so a remittance's first pending contribution is larger than its suspense."""
+    first_pending = select(col(Contribution.remittance_id), func.min(col(Contribution.seq)).label("seq")).where(
+        col(Contribution.status) == "pending").group_by(col(Contribution.remittance_id)).subquery()
+    bad = session.scalar(
+        select(func.count()).select_from(Account)
+        .join(first_pending, first_pending.c.remittance_id == col(Account.remittance_id))
+        .join(Contribution, col(Contribution.seq) == first_pending.c.seq)
+        .where(col(Account.kind) == "suspense", col(Contribution.amount_minor) <= col(Account.balance_minor))
+    ) or 0
+    return Check("suspense_never_covers_a_pending_contribution", bad == 0,
+                 f"{bad} remittances whose suspense could pay their first pending contribution")
+
+
 CHECKS = (_transactions_balance, _balances_match_entries, _running_balances, _books_balance,
-          _remittances_match, _suspense_matches)
+          _remittances_match, _suspense_matches, _funding_stops_only_when_short)
