@@ -42,7 +42,7 @@ class RemittanceIn(StrictSchema):
 
     external_id = ClientId(required=True)
     currency = Currency(required=True)
-    lines = fields.List(fields.Nested(ReportIn), required=True, validate=validate.Length(1, MAX_LINES))
+    lines = fields.Nested(ReportIn, many=True, required=True, validate=validate.Length(1, MAX_LINES))
 
 
 class RemittanceQuery(StrictSchema):
