@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 
-from ledger.db import Database, make_engine
+from ledger.db import Database, create_database, drop_database, make_engine
 from ledger.ids import new_id
 from ledger.migrate import upgrade
 from ledger.services.keys import create_key
@@ -52,18 +52,14 @@ def fresh_database(kind: str) -> Iterator[str]:
             yield url
         return
     name = f"pbl_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    url = create_database(POSTGRES_URL, name)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(POSTGRES_URL, name)
 
 
 def free_port() -> int:

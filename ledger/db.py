@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, event, text
+from sqlalchemy import Table, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlmodel import create_engine
 
-from ledger.errors import UnavailableError
+from ledger.errors import NotFoundError, UnavailableError
 
 T = TypeVar("T")
 
@@ -109,6 +109,38 @@ class Database:
     def read(self, fn: Callable[[Session], T]) -> T:
         """Run a read-only ``fn`` (a plain ``BEGIN`` on SQLite, readers never wait)."""
         return self.transaction(fn, readonly=True)
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create PostgreSQL database ``name`` on the server of ``server_url``; returns its URL.
+
+    For tests and benchmarks, which each work in a database of their own.
+    """
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name`` (made by ``create_database``), closing its connections."""
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+M = TypeVar("M")
+
+
+def fetch(session: Session, model: type[M], public_id: str, what: str) -> M:
+    """The row of ``model`` whose public ``id`` is ``public_id``; NotFoundError("<what> not found")."""
+    id_column = getattr(model, "id")  # noqa: B009  (every table with a public id names it ``id``)
+    row: M | None = session.execute(select(model).where(id_column == public_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFoundError(f"{what} not found")
+    return row
 
 
 def insert_ignore(session: Session, table: Table, rows: Iterable[Mapping[str, Any]]) -> None:

@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlmodel import SQLModel
 
 from api.app import create_app
 from ledger.config import Settings
-from ledger.db import Database, make_engine
+from ledger.db import Database, create_database, drop_database, make_engine
 from ledger.migrate import upgrade
 from ledger.services.keys import create_key
 
@@ -54,17 +53,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated template database for the session."""
     if BACKEND == "postgresql":
         name = f"pbl_test_{uuid.uuid4().hex[:12]}"
-        admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+        url = create_database(POSTGRES_URL, name)
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
         yield url
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        drop_database(POSTGRES_URL, name)
     else:
         assert BACKEND == "sqlite", f"unknown PBL_TEST_DATABASE {BACKEND!r}"
         path = tmp_path_factory.mktemp("template") / "template.db"

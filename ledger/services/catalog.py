@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from ledger.db import Database
+from ledger.db import Database, fetch
 from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.money import BUCKETS, exponent
 from ledger.pagination import Page, paginate
@@ -38,9 +38,7 @@ def get_contributor(db: Database, principal: Principal, contributor_id: str) -> 
     principal.require_contributor(contributor_id, "contributor")
 
     def run(session: Session) -> Contributor:
-        row = session.scalar(select(Contributor).where(col(Contributor.id) == contributor_id))
-        if row is None:
-            raise NotFoundError("contributor not found")
+        row = fetch(session, Contributor, contributor_id, "contributor")
         return row
 
     return db.read(run)
@@ -152,9 +150,7 @@ def get_plan(db: Database, principal: Principal, plan_id: str) -> Plan:
     """One plan in the caller's scope; else NotFoundError."""
 
     def run(session: Session) -> Plan:
-        row = session.scalar(select(Plan).where(col(Plan.id) == plan_id))
-        if row is None:
-            raise NotFoundError("plan not found")
+        row = fetch(session, Plan, plan_id, "plan")
         principal.require_contributor(row.contributor_id, "plan")
         return row
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from ledger.bulk import in_list, insert_rows, update_rows
-from ledger.db import Database, insert_ignore
+from ledger.db import Database, fetch, insert_ignore
 from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import BUCKETS, split_largest_remainder
@@ -677,9 +677,7 @@ def get_contribution(db: Database, principal: Principal, contribution_id: str) -
     """One contribution in the caller's scope; else NotFoundError."""
 
     def run(session: Session) -> Contribution:
-        row = session.scalar(select(Contribution).where(col(Contribution.id) == contribution_id))
-        if row is None:
-            raise NotFoundError("contribution not found")
+        row = fetch(session, Contribution, contribution_id, "contribution")
         principal.require_contributor(row.contributor_id, "contribution")
         return row
 

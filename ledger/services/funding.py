@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from ledger.db import Database
+from ledger.db import Database, fetch
 from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.pagination import Page, paginate
@@ -86,9 +86,7 @@ def apply_funding(db: Database, funding_id: str, remittance_id: str, amount_mino
     """
 
     def run(session: Session) -> Funding:
-        source = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
-        if source is None:
-            raise NotFoundError("funding not found")
+        source = fetch(session, Funding, funding_id, "funding")
         # remittances first, then the funding row: the order every other funding path takes
         ids = sorted({remittance_id, *([source.remittance_id] if source.remittance_id else [])})
         locked = {rid: _lock_or_422(session, rid, rid == remittance_id) for rid in ids}
@@ -161,9 +159,7 @@ def reverse_funding(db: Database, funding_id: str, now: datetime) -> Funding:
     """
 
     def run(session: Session) -> Funding:
-        funding = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
-        if funding is None:
-            raise NotFoundError("funding not found")
+        funding = fetch(session, Funding, funding_id, "funding")
         rem = lock_remittance(session, funding.remittance_id) if funding.remittance_id else None
         session.refresh(funding, with_for_update=True)
         if funding.source != "manual":
@@ -188,9 +184,7 @@ def get_funding(db: Database, funding_id: str) -> Funding:
     """One funding (administrators only); NotFoundError when unknown."""
 
     def run(session: Session) -> Funding:
-        row = session.scalar(select(Funding).where(col(Funding.id) == funding_id))
-        if row is None:
-            raise NotFoundError("funding not found")
+        row = fetch(session, Funding, funding_id, "funding")
         return row
 
     return db.read(run)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from ledger.db import Database
-from ledger.errors import NotFoundError, ValidationError
+from ledger.db import Database, fetch
+from ledger.errors import ValidationError
 from ledger.ids import new_id
 from ledger.pagination import Page, paginate
 from ledger.principal import ROLES, Principal
@@ -75,9 +75,7 @@ def revoke_key(db: Database, key_id: str, now: datetime) -> None:
     """Revoke a key: it answers 401 from then on. Raises NotFoundError for an unknown id."""
 
     def run(session: Session) -> None:
-        row = session.scalar(select(ApiKey).where(col(ApiKey.id) == key_id))
-        if row is None:
-            raise NotFoundError("api key not found")
+        row = fetch(session, ApiKey, key_id, "api key")
         if row.revoked_at is None:
             row.revoked_at = now
 
