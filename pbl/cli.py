@@ -71,11 +71,17 @@ def serve(host: str, port: int, threads: int) -> None:
     from waitress import serve as waitress_serve
 
     from api.app import create_app
+    from ledger.migrate import is_current
 
-    app = create_app(_settings())
+    settings = _settings()
+    if not is_current(make_engine(settings.database_url)):
+        raise click.ClickException("the database schema is missing or old: run `pbl db upgrade` first")
+    app = create_app(settings)
     click.echo(f"serving on http://{host}:{port}", err=True)
-    # bodies up to the 16 MiB limit stay in memory instead of a temporary file
-    waitress_serve(app, host=host, port=port, threads=threads, max_request_body_size=17 * 1024 * 1024,
+    # Bodies up to the API's 16 MiB limit stay in memory instead of a temporary file. The
+    # app answers a larger body with the contract's 413; waitress itself (plain text) only
+    # past 64 MiB, which it will not buffer.
+    waitress_serve(app, host=host, port=port, threads=threads, max_request_body_size=64 * 1024 * 1024,
                    inbuf_overflow=17 * 1024 * 1024, ident="pbl")
 
 

@@ -89,3 +89,11 @@ def test_db_upgrade_creates_the_schema_of_a_new_sqlite_file(tmp_path: Path, monk
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert CliRunner().invoke(main, ["verify"]).exit_code == 0
+
+
+def test_serve_refuses_to_start_on_a_database_without_the_schema(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PBL_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = CliRunner().invoke(main, ["serve", "--port", "0"])
+    assert result.exit_code == 1
+    assert "run `pbl db upgrade` first" in result.output
