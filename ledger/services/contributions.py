@@ -66,6 +66,7 @@ CONTRIBUTIONS = cast(Table, inspect(Contribution).local_table)
 AGGREGATES = cast(Table, inspect(PeriodAggregate).local_table)
 ANCHORS = cast(Table, inspect(MemberPlan).local_table)
 MAX_LINES = 10_000
+ALLOCATION_COLUMNS = tuple(f"allocation_{b}_minor" for b in BUCKETS)
 #: The largest amount one report may add: the contract's bound on any amount (API.md
 #: "Conventions"). Plans within their own bounds can compute more (10^12 per job x 10^6
 #: jobs); such a report is refused rather than overflowing the ledger's BIGINT columns.
@@ -244,6 +245,7 @@ class _ReportPoster:
     members: list[str] = field(default_factory=list)
     plans: dict[str, Plan] = field(default_factory=dict)
     terms: dict[str, PlanTerms] = field(default_factory=dict)
+    allocations: dict[str, dict[str, int]] = field(default_factory=dict)
     aggregates: dict[tuple[str, str], dict[date, _Aggregate]] = field(default_factory=dict)
 
     # -- validation against the ledger -------------------------------------------------
@@ -256,6 +258,7 @@ class _ReportPoster:
         plan_ids = sorted({r.plan_id for r in self.reports})
         self.plans = {p.id: p for p in self.session.scalars(select(Plan).where(in_list(Plan.id, plan_ids)))}
         self.terms = {pid: plan_terms(p) for pid, p in self.plans.items()}
+        self.allocations = {pid: plan_allocation(p) for pid, p in self.plans.items()}
         enrolled = self._enrollments()
         errors: dict[int, dict[str, list[str]]] = {}
         seen: set[str] = set()
@@ -439,7 +442,8 @@ class _ReportPoster:
         else:
             agg.totals = agg.totals.plus(report.totals)
         amount = recompute(terms, plan, agg, periods)
-        allocation = election if plan.allocation_mode == "member_election" and election else plan_allocation(plan)
+        allocation = election if plan.allocation_mode == "member_election" and election else \
+            self.allocations[plan.id]
         split = split_largest_remainder(amount, allocation)
         return {
             "id": new_id("ctb"), "kind": "report", "external_id": report.external_id,
@@ -448,7 +452,7 @@ class _ReportPoster:
             "period_start": report.period_start, "period_end": report.period_end, "plan_period_start": start,
             "gross_earnings_minor": report.gross_earnings_minor, "tips_minor": report.tips_minor,
             "engaged_minutes": report.engaged_minutes, "jobs": report.jobs, "amount_minor": amount,
-            **{f"allocation_{b}_minor": split[b] for b in BUCKETS},
+            **{column: split[b] for b, column in zip(BUCKETS, ALLOCATION_COLUMNS, strict=True)},
             "eligible": agg.eligible, "status": "pending" if amount > 0 else "available",
             "request_hash": report.digest(), "available_at": None if amount > 0 else self.clock.now,
             "created_at": self.clock.now,
@@ -470,8 +474,8 @@ def recompute(terms: PlanTerms, plan: Plan, agg: _Aggregate, periods: dict[date,
     earlier = [periods[s].reached_threshold if s in periods else False for s in before]
     agg.reached_threshold = reaches_threshold(terms, agg.totals)
     agg.eligible = is_eligible(terms, agg.totals, earlier)
-    owed_elsewhere = sum(a.posted_minor for s, a in periods.items()
-                         if s.year == agg.period_start.year and s != agg.period_start)
+    owed_elsewhere = 0 if plan.annual_cap_minor is None else sum(
+        a.posted_minor for s, a in periods.items() if s.year == agg.period_start.year and s != agg.period_start)
     target = period_target_minor(terms, agg.totals, agg.eligible, owed_elsewhere)
     agg.dirty = True
     if target < agg.posted_minor:
