@@ -181,6 +181,10 @@ def post_remittance(
                                      col(Remittance.external_id) == external_id)
         )
         if existing is not None:
+            if dry_run:
+                # a dry run answers what posting would do; this remittance would not be posted
+                raise ConflictError(f"this external_id is already recorded as remittance {existing.id}",
+                                    {"external_id": ["Already recorded."]})
             if existing.request_hash != request_hash:
                 raise ConflictError("external_id was used for another remittance",
                                     {"external_id": ["Already used for another remittance."]})

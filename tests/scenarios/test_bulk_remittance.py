@@ -105,6 +105,12 @@ def test_a_dry_run_records_nothing_and_answers_the_amount_a_real_post_then_recor
     assert real.json["amount_due_minor"] == dry.json["amount_due_minor"]
     assert_books_balance(admin)
 
+    again = caller.post("/v1/remittances?dry_run=true", body)
+
+    assert (again.status_code, again.json["type"], again.json["errors"]) == \
+        (409, "conflict", {"external_id": ["Already recorded."]})
+    assert again.json["message"] == f"this external_id is already recorded as remittance {real.json['id']}"
+
 
 def test_one_bad_line_in_2000_refuses_the_whole_remittance_naming_its_index(
         admin: Caller, dash: tuple[Caller, dict[str, str]]) -> None:
