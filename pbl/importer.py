@@ -17,7 +17,7 @@ def import_file(path: Path, plan_id: str, url: str, key: str, external_id: str |
     Raises ValidationError for a bad file (with line numbers; nothing posted) or for a
     remittance the API refused (its ``errors`` mapped back to file lines).
     """
-    name = external_id or path.stem
+    name = external_id or path.name
     lines = read_remittance_csv(path.read_text(encoding="utf-8"), plan_id, currency, name)
     api = client or ApiClient(url, key)
     try:

@@ -52,9 +52,9 @@ def test_import_posts_the_file_as_one_remittance(app: Flask, admin: Caller, live
     path.write_text(HEADER + "w-1,2026-04-01,2026-04-30,1234.56,0,0,0\nw-2,2026-04-01,2026-04-30,1000.00,0,0,0\n")
     remittance = import_file(path, "dash-plan", live_server, platform.key)
     assert (remittance["external_id"], remittance["line_count"], remittance["amount_due_minor"]) == \
-        ("dash-2026-04", 2, 4938 + 4000)
+        ("dash-2026-04.csv", 2, 4938 + 4000)
     listed = admin.get(f"/v1/remittances/{remittance['id']}/contributions").json["data"]
-    assert sorted(c["external_id"] for c in listed) == ["dash-2026-04:2", "dash-2026-04:3"]
+    assert sorted(c["external_id"] for c in listed) == ["dash-2026-04.csv:2", "dash-2026-04.csv:3"]
 
 
 def test_import_maps_a_refused_line_back_to_its_file_line(app: Flask, admin: Caller, live_server: str,
