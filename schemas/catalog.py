@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import StrictSchema
-from schemas.fields import ClientId, Currency, Cursor, ExactDate, LedgerId, Limit, Minor, StrictInteger, Text, Timestamp
+from schemas.common import ListQuery, StrictSchema
+from schemas.fields import ClientId, Currency, ExactDate, LedgerId, Minor, StrictInteger, Text, Timestamp
 
 BPS = 10_000
 
@@ -167,11 +167,9 @@ class EnrollmentIn(StrictSchema):
     member_id = LedgerId(validate=validate.Length(1, 40))
 
 
-class EnrollmentQuery(StrictSchema):
+class EnrollmentQuery(ListQuery):
     """``?worker_ref=`` plus paging."""
 
-    limit = Limit()
-    cursor = Cursor()
     worker_ref = ClientId()
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.common import StrictSchema
-from schemas.fields import ClientId, Currency, Cursor, ExactDate, LedgerId, Limit, Minor, StrictInteger, Text, Timestamp
+from schemas.common import ListQuery, StrictSchema
+from schemas.fields import ClientId, Currency, ExactDate, LedgerId, Minor, StrictInteger, Text, Timestamp
 
 MAX_LINES = 10_000
 
@@ -92,11 +92,9 @@ class MemberContributionOut(ContributionOut):
     period_basis_earnings_minor = fields.Integer()
 
 
-class ContributionQuery(StrictSchema):
+class ContributionQuery(ListQuery):
     """Filters of ``GET /v1/contributions``."""
 
-    limit = Limit()
-    cursor = Cursor()
     external_id = ClientId()
     worker_ref = ClientId()
     remittance_id = LedgerId(validate=validate.Length(1, 40))
@@ -158,11 +156,9 @@ class DryRunLineOut(Schema):
     status = fields.String()
 
 
-class RemittanceListQuery(StrictSchema):
+class RemittanceListQuery(ListQuery):
     """``?status=`` plus paging."""
 
-    limit = Limit()
-    cursor = Cursor()
     status = fields.String(validate=validate.OneOf(
         ["open", "awaiting_funds", "partially_funded", "funded", "overfunded", "overdue"]))
 
@@ -202,9 +198,7 @@ class FundingOut(Schema):
     reversed_at = Timestamp(allow_none=True)
 
 
-class FundingQuery(StrictSchema):
+class FundingQuery(ListQuery):
     """``?unmatched=true`` plus paging."""
 
-    limit = Limit()
-    cursor = Cursor()
     unmatched = fields.Boolean(load_default=False)

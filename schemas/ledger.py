@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import StrictSchema
-from schemas.fields import Currency, Cursor, Limit, Timestamp
+from schemas.common import ListQuery, StrictSchema
+from schemas.fields import Currency, Timestamp
 
 
 class BalanceQuery(StrictSchema):
@@ -41,11 +41,9 @@ class BalancesOut(Schema):
     total = fields.Nested(StateBalances)
 
 
-class EntryQuery(StrictSchema):
+class EntryQuery(ListQuery):
     """``?bucket=`` plus paging."""
 
-    limit = Limit()
-    cursor = Cursor()
     bucket = fields.String(validate=validate.OneOf(["healthcare", "retirement", "training"]))
     currency = Currency()
 

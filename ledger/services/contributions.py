@@ -227,6 +227,13 @@ class _Aggregate:
     posted_minor: int
     dirty: bool = False
 
+    @classmethod
+    def from_row(cls, row: Any) -> _Aggregate:
+        """The aggregate as stored in ``period_aggregates``."""
+        return cls(row.seq, row.member_id, row.plan_id, row.period_start, row.period_end,
+                   PeriodTotals(row.gross_earnings_minor, row.tips_minor, row.engaged_minutes, row.jobs),
+                   row.reached_threshold, row.eligible, row.posted_minor)
+
     def row(self) -> dict[str, Any]:
         return {
             "member_id": self.member_id, "plan_id": self.plan_id, "period_start": self.period_start,
@@ -368,19 +375,11 @@ class _ReportPoster:
             for row in rows:
                 if (row.member_id, row.plan_id) not in self.aggregates:
                     continue
-                self.aggregates[(row.member_id, row.plan_id)][row.period_start] = _Aggregate(
-                    row.seq, row.member_id, row.plan_id, row.period_start, row.period_end,
-                    PeriodTotals(row.gross_earnings_minor, row.tips_minor, row.engaged_minutes, row.jobs),
-                    row.reached_threshold, row.eligible, row.posted_minor,
-                )
+                self.aggregates[(row.member_id, row.plan_id)][row.period_start] = _Aggregate.from_row(row)
 
     def _earliest_needed(self, report: Report) -> date:
         plan = self.plans[report.plan_id]
-        start, _ = plan_period_bounds(plan.period, report.period_start)
-        before = period_starts_before(plan.period, start, plan.eligibility_persists_periods)
-        # the year's other periods matter only for an annual cap
-        year_start = start.replace(month=1, day=1) if plan.annual_cap_minor is not None else start
-        return min([year_start, *before])
+        return earliest_period_needed(plan, plan_period_bounds(plan.period, report.period_start)[0])
 
     # -- computing and writing -------------------------------------------------------------
 
@@ -465,6 +464,17 @@ class _ReportPoster:
     def _write_aggregates(self) -> None:
         dirty = [a for periods in self.aggregates.values() for a in periods.values() if a.dirty]
         write_aggregates(self.session, dirty)
+
+
+def earliest_period_needed(plan: Plan, period_start: date) -> date:
+    """The first plan period whose aggregate recomputing ``period_start`` reads.
+
+    The ``eligibility_persists_periods`` periods before it (Wisconsin AB 269), and the
+    year's other periods only when the plan has an annual cap (DOMAIN.md "Annual cap").
+    """
+    before = period_starts_before(plan.period, period_start, plan.eligibility_persists_periods)
+    year_start = period_start.replace(month=1, day=1) if plan.annual_cap_minor is not None else period_start
+    return min([year_start, *before])
 
 
 def recompute(terms: PlanTerms, plan: Plan, agg: _Aggregate, periods: dict[date, _Aggregate]) -> int:
@@ -610,15 +620,9 @@ def _void_and_replace(session: Session, target: Contribution, period: list[Contr
     assert plan is not None and target.plan_period_start is not None
     rows = session.execute(select(AGGREGATES).where(
         AGGREGATES.c.member_id == target.member_id, AGGREGATES.c.plan_id == plan.id,
-        AGGREGATES.c.period_start >= min(target.plan_period_start.replace(month=1, day=1),
-                                         *period_starts_before(plan.period, target.plan_period_start,
-                                                               plan.eligibility_persists_periods),
-                                         target.plan_period_start),
+        AGGREGATES.c.period_start >= earliest_period_needed(plan, target.plan_period_start),
     )).all()
-    periods = {r.period_start: _Aggregate(
-        r.seq, r.member_id, r.plan_id, r.period_start, r.period_end,
-        PeriodTotals(r.gross_earnings_minor, r.tips_minor, r.engaged_minutes, r.jobs),
-        r.reached_threshold, r.eligible, r.posted_minor) for r in rows}
+    periods = {r.period_start: _Aggregate.from_row(r) for r in rows}
     agg = periods[target.plan_period_start]
     agg.totals = agg.totals.minus(PeriodTotals(target.gross_earnings_minor, target.tips_minor,
                                                target.engaged_minutes, target.jobs))
