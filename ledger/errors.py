@@ -56,3 +56,7 @@ class InvariantError(LedgerError):
 
 class UnavailableError(LedgerError):
     """The database stayed busy past the retry budget (503 ``unavailable``); nothing was written."""
+
+
+class SignatureError(LedgerError):
+    """A webhook whose signature is missing, wrong or stale (400)."""

@@ -2,7 +2,8 @@
 
 Accounts (DESIGN.md "Double entry"), each in one currency:
 - ``member:{id}:{bucket}:{pending|available|held}``: what the fund owes a member (credit);
-- ``contributor:{id}:receivable``: what a contributor owes (debit);
+- ``contributor:{id}:receivable``: what a contributor owes (debit); ``self:{member}:receivable``
+  what a member owes for their own contributions;
 - ``cash:stripe``, ``cash:bank``: money held (debit);
 - ``suspense:{remittance_id}`` and ``suspense:unmatched``: money received, not yet
   applied (credit);
@@ -90,6 +91,18 @@ def receivable(contributor_id: str, currency: str) -> AccountRef:
         f"contributor:{contributor_id}:receivable", currency, "receivable", "debit",
         contributor_id=contributor_id,
     )
+
+
+def payer_receivable(contributor_id: str | None, member_id: str, currency: str) -> AccountRef:
+    """What the payer of a contribution owes: its contributor, or the member for their own money."""
+    if contributor_id is not None:
+        return receivable(contributor_id, currency)
+    return AccountRef(f"self:{member_id}:receivable", currency, "receivable", "debit", member_id=member_id)
+
+
+def fees(currency: str) -> AccountRef:
+    """The payment processor's fees: the fund's cost (DOMAIN.md "Funding": booked to ``fees``)."""
+    return AccountRef("fees", currency, "fees", "debit")
 
 
 def suspense(remittance_id: str | None, currency: str) -> AccountRef:

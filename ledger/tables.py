@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
@@ -232,6 +233,9 @@ class Remittance(SQLModel, table=True):
     line_count: int = 0
     amount_due_minor: int = _minor()
     amount_funded_minor: int = _minor()
+    #: owed again after a refund or lost dispute of money that already made
+    #: contributions available; money received next pays it first (DOMAIN.md "Funding")
+    reopened_minor: int = _minor()
     due_date: date
     closes_on: date
     created_at: datetime = _ts()
@@ -250,6 +254,9 @@ class Contribution(SQLModel, table=True):
         UniqueConstraint("contributor_id", "external_id"),
         Index("ix_contributions_period", "member_id", "plan_id", "plan_period_start"),
         Index("ix_contributions_remittance", "remittance_id", "seq"),
+        # a member's own contributions: external_id unique per member (API.md)
+        Index("ux_contributions_self_external", "member_id", "external_id", unique=True,
+              sqlite_where=text("contributor_id IS NULL"), postgresql_where=text("contributor_id IS NULL")),
         CheckConstraint("amount_minor >= 0", name="ck_contribution_amount"),
         CheckConstraint(
             "allocation_healthcare_minor + allocation_retirement_minor"
@@ -302,6 +309,7 @@ class Funding(SQLModel, table=True):
             "applied_minor >= 0 AND moved_minor >= 0 AND applied_minor + moved_minor <= amount_minor",
             name="ck_funding_use",
         ),
+        CheckConstraint("returned_minor >= 0 AND returned_minor <= amount_minor", name="ck_funding_returned"),
     )
     seq: int | None = _seq()
     id: str = Field(unique=True, max_length=40)
@@ -311,6 +319,8 @@ class Funding(SQLModel, table=True):
     amount_minor: int = _minor()
     applied_minor: int = _minor()
     moved_minor: int = _minor()
+    #: given back to the payer: refunded, or taken in a dispute (net of disputes won)
+    returned_minor: int = _minor()
     source: str = Field(max_length=16)  # manual | apply | stripe
     reference: str | None = Field(default=None, unique=True, max_length=200)
     applied_from_funding_id: str | None = Field(default=None, max_length=40)
@@ -384,3 +394,130 @@ class Entry(SQLModel, table=True):
     contributor_id: str | None = Field(default=None, max_length=64)
     effective_at: datetime = _ts()
     created_at: datetime = _ts()
+
+
+class StripePayment(SQLModel, table=True):
+    """A Stripe PaymentIntent and what the ledger booked of it (DESIGN.md "Stripe").
+
+    ``*_target_minor`` are the largest amounts any Stripe object has shown (received,
+    refunded): they only grow, so events applied in any order, or twice, reach the same
+    targets. ``*_booked_minor`` is what the ledger has posted; settling posts the
+    difference. ``linked`` is false until we know where the money goes: a remittance
+    (``remittance_id``), or nowhere (unmatched money, ``remittance_id`` null).
+    """
+
+    __tablename__ = "stripe_payments"
+    __table_args__ = (
+        CheckConstraint("received_booked_minor <= received_target_minor", name="ck_stripe_payment_received"),
+        CheckConstraint("refunded_booked_minor <= refunded_target_minor", name="ck_stripe_payment_refunded"),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=255)
+    linked: bool = False
+    remittance_id: str | None = Field(default=None, index=True, max_length=40)
+    contribution_id: str | None = Field(default=None, max_length=40)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    status: str = Field(default="", max_length=32)
+    charge_id: str | None = Field(default=None, index=True, max_length=255)
+    funding_id: str | None = Field(default=None, max_length=40)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    received_target_minor: int = _minor()
+    received_booked_minor: int = _minor()
+    refunded_target_minor: int = _minor()
+    refunded_booked_minor: int = _minor()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class StripeDispute(SQLModel, table=True):
+    """A dispute on a Stripe charge: the amounts taken and given back, target and booked."""
+
+    __tablename__ = "stripe_disputes"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=255)
+    payment_intent_id: str | None = Field(default=None, index=True, max_length=255)
+    charge_id: str | None = Field(default=None, max_length=255)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    status: str = Field(default="", max_length=32)
+    withdrawn_target_minor: int = _minor()
+    withdrawn_booked_minor: int = _minor()
+    reinstated_target_minor: int = _minor()
+    reinstated_booked_minor: int = _minor()
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class StripePayout(SQLModel, table=True):
+    """A payout from the Stripe balance to the bank: ``cash:stripe`` to ``cash:bank``.
+
+    ``sent`` grows to the amount once Stripe says paid (or failed); ``returned`` grows to
+    the amount once it says failed; the ledger posts the net of what it has not booked.
+    ``transactions_net_minor`` / ``difference_minor``: the payout against the balance
+    transactions it covers, filled in by reconciliation.
+    """
+
+    __tablename__ = "stripe_payouts"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=255)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    status: str = Field(default="", max_length=32)
+    sent_target_minor: int = _minor()
+    returned_target_minor: int = _minor()
+    booked_minor: int = _minor()
+    transactions_count: int | None = None
+    transactions_net_minor: int | None = _minor(None, nullable=True)
+    difference_minor: int | None = _minor(None, nullable=True)
+    reconciled_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class StripeEvent(SQLModel, table=True):
+    """A webhook event, stored once by id: a second delivery posts nothing."""
+
+    __tablename__ = "stripe_events"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=255)
+    type: str = Field(max_length=100)
+    object_id: str | None = Field(default=None, max_length=255)
+    outcome: str = Field(max_length=32)
+    created: datetime | None = _ts(nullable=True)
+    received_at: datetime = _ts()
+
+
+class StripeBalanceTransaction(SQLModel, table=True):
+    """A movement of the Stripe balance as reconciliation (or an event) read it.
+
+    ``fee_transaction_id``: the ledger transaction that booked its fee to ``fees``
+    (each fee exactly once); ``payout_id``: the payout that carried it to the bank.
+    """
+
+    __tablename__ = "stripe_balance_transactions"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=255)
+    type: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    fee_minor: int = _minor()
+    net_minor: int = _minor()
+    source_id: str | None = Field(default=None, index=True, max_length=255)
+    payout_id: str | None = Field(default=None, index=True, max_length=255)
+    created: datetime | None = _ts(nullable=True)
+    fee_transaction_id: str | None = Field(default=None, max_length=40)
+    seen_at: datetime = _ts()
+
+
+class Reconciliation(SQLModel, table=True):
+    """One reconciliation run and its stored report (JSON), never changed once written."""
+
+    __tablename__ = "reconciliations"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    status: str = Field(max_length=16)  # succeeded | failed
+    stripe_cursor: str | None = Field(default=None, max_length=255)
+    report_json: str = Field(sa_type=Text)
+    started_at: datetime = _ts()
+    finished_at: datetime = _ts()

@@ -27,6 +27,7 @@ from ledger.config import Settings
 from ledger.db import Database, create_database, drop_database, make_engine
 from ledger.migrate import upgrade
 from ledger.services.keys import create_key
+from tests.stripe_support import LocalStripe, RecordedStripe
 
 BACKEND = os.environ.get("PBL_TEST_DATABASE", "sqlite")
 POSTGRES_URL = os.environ.get("PBL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -159,3 +160,26 @@ def live_server(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.close()
     thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    """One localstripe for the session, on 127.0.0.1 and a free port, persisting nothing."""
+    server = LocalStripe()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stripe_reset(localstripe: LocalStripe) -> LocalStripe:
+    """The session's localstripe, emptied (objects, webhooks, pending deliveries) for this test."""
+    localstripe.reset()
+    return localstripe
+
+
+@pytest.fixture
+def recorded_stripe() -> Iterator[RecordedStripe]:
+    """A Stripe stub answering only what the test records (``.add``)."""
+    server = RecordedStripe()
+    yield server
+    server.stop()

@@ -30,7 +30,7 @@ from ledger.errors import ConflictError, NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import BUCKETS, split_largest_remainder
 from ledger.pagination import Page, paginate
-from ledger.postings import Leg, NewTransaction, member_account, post, receivable
+from ledger.postings import AccountRef, Leg, NewTransaction, member_account, payer_receivable, post
 from ledger.principal import Principal
 from ledger.rules import (
     PeriodTotals,
@@ -522,17 +522,17 @@ def posting(rows: Sequence[Any], kind: str = "contribution", direction: int = 1)
               for row in rows]
     first = values[0]
     currency = first["currency"]
-    receivables: dict[str, int] = {}
+    receivables: dict[AccountRef, int] = {}
     pending: dict[tuple[str, str], int] = {}
     for row in values:
-        receivables[row["contributor_id"]] = receivables.get(row["contributor_id"], 0) + row["amount_minor"]
+        payer = payer_receivable(row["contributor_id"], row["member_id"], currency)
+        receivables[payer] = receivables.get(payer, 0) + row["amount_minor"]
         for bucket in BUCKETS:
             part = row[f"allocation_{bucket}_minor"]
             if part:
                 key = (row["member_id"], bucket)
                 pending[key] = pending.get(key, 0) + part
-    legs = [Leg(receivable(contributor, currency), direction * amount)
-            for contributor, amount in receivables.items() if amount]
+    legs = [Leg(payer, direction * amount) for payer, amount in receivables.items() if amount]
     legs += [Leg(member_account(member, bucket, "pending", currency), -direction * amount)
              for (member, bucket), amount in pending.items()]
     return NewTransaction(

@@ -103,7 +103,7 @@ def apply_funding(db: Database, funding_id: str, remittance_id: str, amount_mino
                                   {"remittance_id": ["Must belong to the funding's contributor."]})
         if target.currency != source.currency:
             raise ValidationError("currency differs", {"remittance_id": ["Must be in the funding's currency."]})
-        movable = source.amount_minor - source.applied_minor - source.moved_minor
+        movable = source.amount_minor - source.applied_minor - source.moved_minor - source.returned_minor
         if source.remittance_id is not None:
             origin = locked[source.remittance_id]
             movable = min(movable, max(0, origin.amount_funded_minor - origin.amount_due_minor))

@@ -23,7 +23,7 @@ from ledger.errors import NotFoundError
 from ledger.ids import new_id
 from ledger.money import BUCKETS
 from ledger.pagination import Page, paginate
-from ledger.postings import Leg, NewTransaction, member_account, merge_legs, post, receivable, suspense
+from ledger.postings import Leg, NewTransaction, member_account, merge_legs, payer_receivable, post, suspense
 from ledger.principal import Principal
 from ledger.tables import Account, Contribution, Funding, Remittance
 
@@ -115,7 +115,7 @@ def funding_transaction(covered: Sequence[Any], effective_at: datetime) -> NewTr
     legs = []
     for c in covered:
         legs.append(Leg(suspense(c.remittance_id, c.currency), c.amount_minor))
-        legs.append(Leg(receivable(c.contributor_id, c.currency), -c.amount_minor))
+        legs.append(Leg(payer_receivable(c.contributor_id, c.member_id, c.currency), -c.amount_minor))
         for bucket in BUCKETS:
             part = getattr(c, f"allocation_{bucket}_minor")
             if part:
@@ -128,31 +128,54 @@ def funding_transaction(covered: Sequence[Any], effective_at: datetime) -> NewTr
     )
 
 
-def fund_from_suspense(session: Session, rem: Remittance, now: datetime) -> int:
-    """Fund ``rem``'s pending contributions in order from its suspense; returns the amount used.
+def fund_from_suspense(session: Session, rem: Remittance, now: datetime, prefer: str | None = None) -> int:
+    """Fund ``rem`` from its suspense; returns the amount used.
 
-    ``rem`` must be locked by the caller. Stops at the first contribution the money
-    cannot cover (DOMAIN.md: whole, in order).
+    ``rem`` must be locked by the caller. Money first pays what a refund or lost dispute
+    reopened (``reopened_minor``), then pending contributions whole, in order, stopping at
+    the first it cannot cover (DOMAIN.md "Funding": "money received next pays that
+    first"; "whole, in order"). ``prefer`` names a contribution paid for on its own (a
+    member's self contribution and its PaymentIntent): it is covered first when it can be.
     """
     money = suspense_balance(session, rem)
     if money <= 0:
         return 0
+    transactions = []
+    used = 0
+    if rem.reopened_minor > 0:
+        used = min(money, rem.reopened_minor)
+        rem.reopened_minor -= used
+        money -= used
+        transactions.append(NewTransaction(
+            kind="funding_reopened_paid", currency=rem.currency, effective_at=now, remittance_id=rem.id,
+            contributor_id=rem.contributor_id,
+            legs=[Leg(suspense(rem.id, rem.currency), used),
+                  Leg(payer_receivable(rem.contributor_id, rem.member_id or "", rem.currency), -used)],
+        ))
     pending = session.execute(
         select(CONTRIBUTIONS).where(CONTRIBUTIONS.c.remittance_id == rem.id, CONTRIBUTIONS.c.status == "pending")
         .order_by(CONTRIBUTIONS.c.seq)
     ).all()
     covered = []
+    preferred = [c for c in pending if c.id == prefer and 0 < c.amount_minor <= money]
+    if preferred:
+        covered.append(preferred[0])
+        money -= preferred[0].amount_minor
     for c in pending:
+        if c.id == prefer and preferred:
+            continue
         if c.amount_minor > money:
             break
         covered.append(c)
         money -= c.amount_minor
-    if not covered:
+    if covered:
+        transactions.append(funding_transaction(covered, now))
+    if not transactions:
         return 0
-    post(session, [funding_transaction(covered, now)], now)
+    post(session, transactions, now)
     update_rows(session, CONTRIBUTIONS, "id", [{"id": c.id, "status": "available", "available_at": now}
                                                for c in covered])
-    used = sum(c.amount_minor for c in covered)
+    used += sum(c.amount_minor for c in covered)
     _charge_fundings_oldest_first(session, rem.id, used)
     return used
 
@@ -160,7 +183,8 @@ def fund_from_suspense(session: Session, rem: Remittance, now: datetime) -> int:
 def _charge_fundings_oldest_first(session: Session, remittance_id: str, amount: int) -> None:
     """Record on each funding, oldest first, how much of its money made contributions available."""
     rows = session.execute(
-        select(FUNDINGS.c.seq, FUNDINGS.c.amount_minor, FUNDINGS.c.applied_minor, FUNDINGS.c.moved_minor)
+        select(FUNDINGS.c.seq, FUNDINGS.c.amount_minor, FUNDINGS.c.applied_minor, FUNDINGS.c.moved_minor,
+               FUNDINGS.c.returned_minor)
         .where(FUNDINGS.c.remittance_id == remittance_id, FUNDINGS.c.status == "recorded")
         .order_by(FUNDINGS.c.seq)
     ).all()
@@ -168,7 +192,7 @@ def _charge_fundings_oldest_first(session: Session, remittance_id: str, amount: 
     for row in rows:
         if amount == 0:
             break
-        room = row.amount_minor - row.applied_minor - row.moved_minor
+        room = row.amount_minor - row.applied_minor - row.moved_minor - row.returned_minor
         take = min(room, amount)
         if take > 0:
             updates.append({"seq": row.seq, "applied_minor": row.applied_minor + take})

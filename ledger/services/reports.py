@@ -184,7 +184,8 @@ def _remittances_match(session: Session) -> Check:
     due = select(col(Contribution.remittance_id), func.sum(col(Contribution.amount_minor)).label("due")).where(
         col(Contribution.status) != "void").group_by(col(Contribution.remittance_id)).subquery()
     funded = select(col(Funding.remittance_id),
-                    func.sum(col(Funding.amount_minor) - col(Funding.moved_minor)).label("funded")).where(
+                    func.sum(col(Funding.amount_minor) - col(Funding.moved_minor) - col(Funding.returned_minor))
+                    .label("funded")).where(
         col(Funding.status) == "recorded").group_by(col(Funding.remittance_id)).subquery()
     bad = session.scalar(
         select(func.count()).select_from(Remittance)
@@ -198,18 +199,20 @@ def _remittances_match(session: Session) -> Check:
 
 
 def _suspense_matches(session: Session) -> Check:
-    applied = select(col(Funding.remittance_id),
-                     func.sum(col(Funding.amount_minor) - col(Funding.moved_minor) - col(Funding.applied_minor))
-                     .label("left")).where(col(Funding.status) == "recorded").group_by(
-        col(Funding.remittance_id)).subquery()
+    left = (col(Funding.amount_minor) - col(Funding.moved_minor) - col(Funding.applied_minor)
+            - col(Funding.returned_minor))
+    unapplied = select(col(Funding.remittance_id), col(Funding.currency), func.sum(left).label("left")).where(
+        col(Funding.status) == "recorded").group_by(col(Funding.remittance_id), col(Funding.currency)).subquery()
+    same_remittance = (unapplied.c.remittance_id == col(Account.remittance_id)) | (
+        unapplied.c.remittance_id.is_(None) & col(Account.remittance_id).is_(None))
     bad = session.scalar(
         select(func.count()).select_from(Account)
-        .join(applied, applied.c.remittance_id == col(Account.remittance_id), isouter=True)
-        .where(col(Account.kind) == "suspense", col(Account.remittance_id).is_not(None),
-               col(Account.balance_minor) != func.coalesce(applied.c.left, 0))
+        .join(unapplied, same_remittance & (unapplied.c.currency == col(Account.currency)), isouter=True)
+        .where(col(Account.kind) == "suspense", col(Account.balance_minor) != func.coalesce(unapplied.c.left, 0))
     ) or 0
     return Check("suspense_equals_unapplied_fundings", bad == 0,
-                 f"{bad} remittances whose suspense differs from their fundings' unapplied money")
+                 f"{bad} suspense accounts (per remittance, and unmatched) that differ from their fundings' "
+                 "unapplied money")
 
 
 def _funding_stops_only_when_short(session: Session) -> Check:

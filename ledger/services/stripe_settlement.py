@@ -1,0 +1,430 @@
+"""Booking what Stripe reports: payments, refunds, disputes, fees and payouts.
+
+DESIGN.md "Stripe": events may arrive twice and in any order, so nothing here adds what an
+event says; each Stripe object raises *targets* that only grow (received, refunded, taken
+in a dispute, given back in a dispute, paid out, returned), taken as the largest seen, and
+``settle_payment`` posts the difference between the targets and what the ledger booked.
+Whatever the order, the same targets give the same ledger.
+
+Flows (DOMAIN.md "Funding, pending and available"; DESIGN.md "Double entry"):
+- money received: ``cash:stripe`` debited, the remittance's suspense credited (a Stripe
+  funding, ``reference`` = the PaymentIntent id), then ``fund_from_suspense``;
+- money given back (refund, dispute withdrawal): ``cash:stripe`` credited; the part still
+  in suspense leaves it, the part that already made contributions available reopens the
+  payer's receivable (``reopened_minor``): a member's available money is never taken back;
+- money given back to us (a dispute won): like money received;
+- a fee (each balance transaction's, exactly once): ``fees`` debited, ``cash:stripe`` credited;
+- a payout: ``cash:bank`` debited, ``cash:stripe`` credited (reversed if it fails).
+Every function takes a session inside the caller's database transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from sqlmodel import col
+
+from ledger.db import insert_ignore
+from ledger.errors import NotFoundError
+from ledger.ids import new_id
+from ledger.money import exponent
+from ledger.payments import (
+    BalanceTransactionInfo,
+    ChargeInfo,
+    DisputeInfo,
+    PaymentIntentInfo,
+    PayoutInfo,
+    balance_transaction_from,
+    charge_from,
+    dispute_from,
+    payment_intent_from,
+    payout_from,
+)
+from ledger.postings import Leg, NewTransaction, cash, fees, merge_legs, payer_receivable, post, suspense
+from ledger.services.remittances import fund_from_suspense, lock_remittance
+from ledger.tables import (
+    Funding,
+    Remittance,
+    StripeBalanceTransaction,
+    StripeDispute,
+    StripeEvent,
+    StripePayment,
+    StripePayout,
+)
+
+#: How far a PaymentIntent has got: a late event never moves the recorded status back.
+_INTENT_RANK = {"requires_payment_method": 0, "requires_confirmation": 1, "requires_action": 2,
+                "processing": 3, "requires_capture": 4, "canceled": 5, "succeeded": 6}
+_PAYOUT_RANK = {"pending": 0, "in_transit": 1, "canceled": 2, "paid": 3, "failed": 4}
+
+
+def _later(current: str, seen: str, rank: dict[str, int]) -> str:
+    return seen if rank.get(seen, -1) >= rank.get(current, -1) else current
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+def _payment_row(session: Session, payment_id: str, currency: str, now: datetime) -> StripePayment:
+    """The payment's row, created when first seen, locked for this transaction."""
+    insert_ignore(session, StripePayment.__table__, [{  # type: ignore[attr-defined]
+        "id": payment_id, "linked": False, "currency": currency, "amount_minor": 0, "status": "",
+        "received_target_minor": 0, "received_booked_minor": 0, "refunded_target_minor": 0,
+        "refunded_booked_minor": 0, "created_at": now, "updated_at": now,
+    }])
+    row = session.scalar(select(StripePayment).where(col(StripePayment.id) == payment_id).with_for_update()
+                         .execution_options(populate_existing=True))
+    assert row is not None
+    return row
+
+
+def register_intent(session: Session, info: PaymentIntentInfo, remittance_id: str, contribution_id: str | None,
+                    idempotency_key: str, now: datetime) -> StripePayment:
+    """Remember a PaymentIntent we created for a remittance (or a member's contribution)."""
+    row = _payment_row(session, info.id, info.currency, now)
+    if not row.linked:
+        row.linked, row.remittance_id, row.contribution_id = True, remittance_id, contribution_id
+    row.amount_minor = info.amount_minor
+    row.idempotency_key = row.idempotency_key or idempotency_key
+    row.status = _later(row.status, info.status, _INTENT_RANK)
+    row.updated_at = now
+    return row
+
+
+def _link(session: Session, row: StripePayment, metadata: dict[str, str]) -> None:
+    """Decide where an intent's money goes: the remittance its metadata names, when that
+    remittance exists in the same currency; else nowhere (unmatched money, in suspense)."""
+    if row.linked:
+        return
+    rem = session.scalar(select(Remittance).where(col(Remittance.id) == metadata.get("remittance_id", "")))
+    row.linked = True
+    if rem is not None and rem.currency == row.currency:
+        row.remittance_id = rem.id
+        contribution = metadata.get("contribution_id")
+        row.contribution_id = contribution if contribution and contribution.startswith("ctb_") else None
+
+
+def record_payment_intent(session: Session, info: PaymentIntentInfo, now: datetime) -> StripePayment:
+    """Apply a PaymentIntent's state (an event, or what reconciliation retrieved)."""
+    exponent(info.currency)
+    row = _payment_row(session, info.id, info.currency, now)
+    row.status = _later(row.status, info.status, _INTENT_RANK)
+    row.amount_minor = info.amount_minor
+    row.received_target_minor = max(row.received_target_minor, info.amount_received_minor)
+    row.charge_id = row.charge_id or info.charge_id
+    row.updated_at = now
+    _link(session, row, info.metadata)
+    if info.charge is not None:
+        _merge_charge(session, row, info.charge, now)
+    settle_payment(session, row, now)
+    return row
+
+
+def record_charge(session: Session, info: ChargeInfo, now: datetime) -> StripePayment:
+    """Apply a charge's state: what it captured and refunded, and its fee when it carries it.
+
+    A charge of an intent we have not seen yet is kept (targets only) until the intent
+    tells where its money goes.
+    """
+    exponent(info.currency)
+    row = _payment_row(session, info.payment_intent_id or info.id, info.currency, now)
+    if info.payment_intent_id is None:  # a charge made without an intent matches no remittance
+        _link(session, row, info.metadata)
+    _merge_charge(session, row, info, now)
+    settle_payment(session, row, now)
+    return row
+
+
+def _merge_charge(session: Session, row: StripePayment, info: ChargeInfo, now: datetime) -> None:
+    row.charge_id = row.charge_id or info.id
+    row.received_target_minor = max(row.received_target_minor, info.amount_captured_minor)
+    row.refunded_target_minor = max(row.refunded_target_minor, info.amount_refunded_minor)
+    row.updated_at = now
+    if info.balance_transaction is not None:
+        record_balance_transaction(session, info.balance_transaction, now)
+
+
+def record_dispute(session: Session, info: DisputeInfo, now: datetime) -> StripeDispute:
+    """Apply a dispute's state: what Stripe took and gave back (its fees come with its
+    balance transactions)."""
+    exponent(info.currency)
+    insert_ignore(session, StripeDispute.__table__, [{  # type: ignore[attr-defined]
+        "id": info.id, "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
+        "withdrawn_target_minor": 0, "withdrawn_booked_minor": 0, "reinstated_target_minor": 0,
+        "reinstated_booked_minor": 0, "created_at": now, "updated_at": now,
+    }])
+    row = session.scalar(select(StripeDispute).where(col(StripeDispute.id) == info.id).with_for_update()
+                         .execution_options(populate_existing=True))
+    assert row is not None
+    row.payment_intent_id = row.payment_intent_id or info.payment_intent_id
+    row.charge_id = row.charge_id or info.charge_id
+    row.withdrawn_target_minor = max(row.withdrawn_target_minor, info.withdrawn_minor)
+    row.reinstated_target_minor = max(row.reinstated_target_minor, info.reinstated_minor)
+    row.status = info.status if info.status in ("won", "lost") or row.status not in ("won", "lost") else row.status
+    row.updated_at = now
+    payment = None
+    if row.payment_intent_id is not None:
+        payment = _payment_row(session, row.payment_intent_id, row.currency, now)
+        payment.charge_id = payment.charge_id or row.charge_id
+    elif row.charge_id is not None:
+        payment = session.scalar(select(StripePayment).where(col(StripePayment.charge_id) == row.charge_id)
+                                 .with_for_update())
+    if payment is not None:
+        settle_payment(session, payment, now)
+    return row
+
+
+def record_balance_transaction(session: Session, info: BalanceTransactionInfo, now: datetime,
+                               payout_id: str | None = None) -> StripeBalanceTransaction:
+    """Keep a Stripe balance transaction and book its fee to ``fees``, exactly once."""
+    exponent(info.currency)
+    insert_ignore(session, StripeBalanceTransaction.__table__, [{  # type: ignore[attr-defined]
+        "id": info.id, "type": info.type, "currency": info.currency, "amount_minor": info.amount_minor,
+        "fee_minor": info.fee_minor, "net_minor": info.net_minor, "source_id": info.source_id,
+        "payout_id": payout_id, "created": info.created, "seen_at": now,
+    }])
+    row = session.scalar(select(StripeBalanceTransaction).where(col(StripeBalanceTransaction.id) == info.id)
+                         .with_for_update().execution_options(populate_existing=True))
+    assert row is not None
+    if payout_id is not None and row.payout_id is None:
+        row.payout_id = payout_id
+    if row.fee_minor != 0 and row.fee_transaction_id is None:
+        txn = NewTransaction(
+            kind="stripe_fee", currency=row.currency, effective_at=now, memo=f"Stripe fee on {row.id}",
+            legs=[Leg(fees(row.currency), row.fee_minor), Leg(cash("stripe", row.currency), -row.fee_minor)],
+        )
+        post(session, [txn], now)
+        row.fee_transaction_id = txn.id
+    return row
+
+
+def record_payout(session: Session, info: PayoutInfo, now: datetime) -> StripePayout:
+    """Apply a payout's state: once paid, its amount moves from ``cash:stripe`` to
+    ``cash:bank``; if it then fails, it moves back."""
+    exponent(info.currency)
+    insert_ignore(session, StripePayout.__table__, [{  # type: ignore[attr-defined]
+        "id": info.id, "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
+        "sent_target_minor": 0, "returned_target_minor": 0, "booked_minor": 0, "created_at": now, "updated_at": now,
+    }])
+    row = session.scalar(select(StripePayout).where(col(StripePayout.id) == info.id).with_for_update()
+                         .execution_options(populate_existing=True))
+    assert row is not None
+    row.status = _later(row.status, info.status, _PAYOUT_RANK)
+    row.amount_minor = info.amount_minor
+    if info.status in ("paid", "failed"):
+        row.sent_target_minor = max(row.sent_target_minor, info.amount_minor)
+    if info.status == "failed":
+        row.returned_target_minor = max(row.returned_target_minor, info.amount_minor)
+    row.updated_at = now
+    delta = row.sent_target_minor - row.returned_target_minor - row.booked_minor
+    if delta:
+        post(session, [NewTransaction(
+            kind="stripe_payout" if delta > 0 else "stripe_payout_failed", currency=row.currency,
+            effective_at=now, memo=f"Stripe payout {row.id}",
+            legs=[Leg(cash("bank", row.currency), delta), Leg(cash("stripe", row.currency), -delta)],
+        )], now)
+        row.booked_minor += delta
+    return row
+
+
+# -- settling a payment -------------------------------------------------------------------------
+
+
+def settle_payment(session: Session, row: StripePayment, now: datetime) -> None:
+    """Post what ``row``'s targets (and its disputes') say and the ledger has not booked yet.
+
+    Money received is booked first, then what was given back, so refund-then-success and
+    success-then-refund end in the same ledger. Nothing is posted until the payment is
+    linked (we know which remittance, or none, its money belongs to).
+    """
+    if not row.linked:
+        return
+    rem = lock_remittance(session, row.remittance_id) if row.remittance_id else None
+    funding = _funding(session, row)
+    received = row.received_target_minor - row.received_booked_minor
+    if received > 0:
+        funding = _receive(session, row, rem, funding, received, now)
+    disputes = list(session.scalars(
+        select(StripeDispute).where(or_(col(StripeDispute.payment_intent_id) == row.id,
+                                        col(StripeDispute.charge_id) == (row.charge_id or "")))
+        .order_by(col(StripeDispute.seq)).with_for_update()
+    ))
+    refunded = row.refunded_target_minor - row.refunded_booked_minor
+    withdrawn = sum(d.withdrawn_target_minor - d.withdrawn_booked_minor for d in disputes)
+    reinstated = sum(d.reinstated_target_minor - d.reinstated_booked_minor for d in disputes)
+    if funding is None or not (refunded or withdrawn or reinstated):
+        if rem is not None and received > 0:
+            fund_from_suspense(session, rem, now, prefer=row.contribution_id)
+        return
+    out = refunded + withdrawn
+    given_back = row.refunded_booked_minor + sum(d.withdrawn_booked_minor - d.reinstated_booked_minor
+                                                 for d in disputes)
+    out = min(out, row.received_booked_minor - given_back)  # never more than received: the rest stays a target
+    touched: dict[str, Remittance] = {rem.id: rem} if rem is not None else {}
+    if out > 0:
+        legs = _give_back(session, funding, out, touched)
+        post(session, [NewTransaction(
+            kind="stripe_refund" if refunded and not withdrawn else "stripe_dispute", currency=row.currency,
+            effective_at=now, funding_id=funding.id, remittance_id=row.remittance_id,
+            contributor_id=funding.contributor_id, memo=f"given back on {row.id}",
+            legs=merge_legs([*legs, Leg(cash("stripe", row.currency), -out)]),
+        )], now)
+    back = min(reinstated, funding.returned_minor)  # a dispute won: money given back to us
+    if back > 0:
+        funding.returned_minor -= back
+        if rem is not None:
+            rem.amount_funded_minor += back
+        post(session, [NewTransaction(
+            kind="stripe_dispute_won", currency=row.currency, effective_at=now, funding_id=funding.id,
+            remittance_id=row.remittance_id, contributor_id=funding.contributor_id,
+            memo=f"given back to us on {row.id}",
+            legs=[Leg(cash("stripe", row.currency), back), Leg(suspense(row.remittance_id, row.currency), -back)],
+        )], now)
+    # what was booked: refunds first, then dispute withdrawals, within ``out``
+    take = min(refunded, out)
+    row.refunded_booked_minor += take
+    left = out - take
+    for d in disputes:
+        step = min(d.withdrawn_target_minor - d.withdrawn_booked_minor, left)
+        d.withdrawn_booked_minor += step
+        left -= step
+    left = back
+    for d in disputes:
+        step = min(d.reinstated_target_minor - d.reinstated_booked_minor, left)
+        d.reinstated_booked_minor += step
+        left -= step
+    for target in sorted(touched.values(), key=lambda r: r.id):
+        fund_from_suspense(session, target, now, prefer=row.contribution_id if target is rem else None)
+
+
+def _funding(session: Session, row: StripePayment) -> Funding | None:
+    if row.funding_id is None:
+        return None
+    return session.scalar(select(Funding).where(col(Funding.id) == row.funding_id).with_for_update()
+                          .execution_options(populate_existing=True))
+
+
+def _receive(session: Session, row: StripePayment, rem: Remittance | None, funding: Funding | None, amount: int,
+             now: datetime) -> Funding:
+    """Book ``amount`` received on ``row``: its Stripe funding grows, suspense is credited."""
+    if funding is None:
+        funding = Funding(
+            id=new_id("fnd"), remittance_id=rem.id if rem else None, contributor_id=rem.contributor_id if rem else None,
+            currency=row.currency, amount_minor=amount, source="stripe", reference=row.id, received_at=now,
+            created_at=now,
+        )
+        session.add(funding)
+        row.funding_id = funding.id
+    else:
+        funding.amount_minor += amount
+    if rem is not None:
+        rem.amount_funded_minor += amount
+    row.received_booked_minor += amount
+    session.flush()
+    post(session, [NewTransaction(
+        kind="stripe_received", currency=row.currency, effective_at=now, funding_id=funding.id,
+        remittance_id=funding.remittance_id, contributor_id=funding.contributor_id, memo=f"Stripe payment {row.id}",
+        legs=[Leg(cash("stripe", row.currency), amount), Leg(suspense(funding.remittance_id, row.currency), -amount)],
+    )], now)
+    return funding
+
+
+def _give_back(session: Session, funding: Funding, amount: int, touched: dict[str, Remittance]) -> list[Leg]:
+    """Take ``amount`` of ``funding``'s money back: the debit legs (the caller credits cash).
+
+    From the money still in suspense first, then by reopening what its money paid (the
+    payer's receivable and the remittance's ``reopened_minor``: a member's available money
+    is never taken back), then from money an administrator moved to another remittance,
+    newest move first, the same way there. Remittances are locked as they are reached and
+    kept in ``touched`` so the caller can fund them again from their suspense.
+    """
+    legs: list[Leg] = []
+    rem = touched.get(funding.remittance_id or "")
+    if funding.remittance_id is not None and rem is None:
+        rem = lock_remittance(session, funding.remittance_id)
+        touched[rem.id] = rem
+    unused = funding.amount_minor - funding.applied_minor - funding.moved_minor - funding.returned_minor
+    from_suspense = min(amount, max(0, unused))
+    if from_suspense:
+        legs.append(Leg(suspense(funding.remittance_id, funding.currency), from_suspense))
+    reopened = min(amount - from_suspense, funding.applied_minor) if rem is not None else 0
+    if reopened:
+        assert rem is not None
+        funding.applied_minor -= reopened
+        rem.reopened_minor += reopened
+        legs.append(Leg(payer_receivable(rem.contributor_id, rem.member_id or "", funding.currency), reopened))
+    funding.returned_minor += from_suspense + reopened
+    if rem is not None:
+        rem.amount_funded_minor -= from_suspense + reopened
+    left = amount - from_suspense - reopened
+    if left:
+        children = session.scalars(select(Funding).where(col(Funding.applied_from_funding_id) == funding.id)
+                                   .order_by(col(Funding.seq).desc()).with_for_update())
+        for child in children:
+            step = min(left, child.amount_minor - child.returned_minor)
+            if step > 0:
+                legs.extend(_give_back(session, child, step, touched))
+                left -= step
+            if not left:
+                break
+    return legs
+
+
+# -- webhook events ---------------------------------------------------------------------------------
+
+
+def apply_event(session: Session, event: dict[str, Any], now: datetime) -> tuple[str, bool]:
+    """Store a verified webhook event once and apply its object; returns (outcome, duplicate).
+
+    The event row is written first: a concurrent second delivery of the same event fails
+    on its unique id and, retried, finds it (DESIGN.md "Stripe": "store the event id
+    (unique) and apply it in one transaction").
+    """
+    event_id = str(event.get("id") or "")
+    existing = session.scalar(select(StripeEvent).where(col(StripeEvent.id) == event_id))
+    if existing is not None:
+        return existing.outcome, True
+    event_type = str(event.get("type") or "")
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    created = event.get("created")
+    row = StripeEvent(
+        id=event_id, type=event_type[:100], object_id=str(obj.get("id"))[:255] if isinstance(obj, dict) else None,
+        outcome="received", received_at=now,
+        created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) and 0 < created < 2**33 else None,
+    )
+    session.add(row)
+    session.flush()
+    row.outcome = _dispatch(session, event_type, obj, now) if isinstance(obj, dict) else "ignored"
+    return row.outcome, False
+
+
+def _dispatch(session: Session, event_type: str, obj: dict[str, Any], now: datetime) -> str:
+    kind = obj.get("object")
+    if kind == "payment_intent" and event_type.startswith("payment_intent."):
+        payment = record_payment_intent(session, payment_intent_from(obj), now)
+        return "applied" if payment.remittance_id else "unmatched"
+    if kind == "charge" and event_type.startswith("charge.") and not event_type.startswith("charge.dispute."):
+        payment = record_charge(session, charge_from(obj), now)
+        return "applied" if payment.linked else "waiting_for_payment_intent"
+    if kind == "dispute" and event_type.startswith("charge.dispute."):
+        record_dispute(session, dispute_from(obj), now)
+        return "applied"
+    if kind == "payout" and event_type.startswith("payout."):
+        record_payout(session, payout_from(obj), now)
+        return "applied"
+    if kind == "balance_transaction":
+        record_balance_transaction(session, balance_transaction_from(obj), now)
+        return "applied"
+    return "ignored"
+
+
+def find_payment(session: Session, payment_id: str) -> StripePayment:
+    """The payment row; NotFoundError when we never saw that PaymentIntent."""
+    row = session.scalar(select(StripePayment).where(col(StripePayment.id) == payment_id))
+    if row is None:
+        raise NotFoundError("payment not found")
+    return row
