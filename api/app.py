@@ -21,10 +21,12 @@ from api.errors import (
     handle_unexpected,
 )
 from api.parsing import MalformedJSON, load_request_body
-from api.resources import catalog, contributions, fundings, keys, ledger, members
+from api.resources import catalog, contributions, fundings, keys, ledger, members, reconciliations, webhooks
 from ledger.config import Settings
 from ledger.db import Database, make_engine
 from ledger.errors import LedgerError
+from ledger.payments import PaymentsGateway
+from ledger.stripe_gateway import gateway_from_settings
 from schemas.common import ErrorSchema
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -41,11 +43,12 @@ class Api(flask_smorest.Api):
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None,
-               clock: Callable[[], datetime] | None = None) -> Flask:
+               clock: Callable[[], datetime] | None = None, gateway: PaymentsGateway | None = None) -> Flask:
     """Build the API for ``settings`` (default: from the environment).
 
-    ``database`` and ``clock`` may be handed in by tests; the schema must already exist
-    (``pbl db upgrade``).
+    ``database``, ``clock`` and the payments ``gateway`` (default: Stripe when
+    ``PBL_STRIPE_API_KEY`` is set, else none) may be handed in by tests; the schema must
+    already exist (``pbl db upgrade``).
     """
     settings = settings or Settings.from_env()
     app = Flask("pbl")
@@ -64,10 +67,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         settings=settings,
         db=database or Database(make_engine(settings.database_url)),
         clock=clock or (lambda: datetime.now(UTC)),
+        gateway=gateway or gateway_from_settings(settings),
     )
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    for module in (keys, catalog, members, contributions, fundings, ledger):
+    for module in (keys, catalog, members, contributions, fundings, ledger, webhooks, reconciliations):
         api.register_blueprint(module.blp)
     _install_hooks(app)
     return app

@@ -1,4 +1,4 @@
-"""Per-application state: settings, database and clock, reached from views."""
+"""Per-application state: settings, database, clock and payments gateway, reached from views."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from flask import current_app, g
 from api.errors import ApiError
 from ledger.config import Settings
 from ledger.db import Database
+from ledger.payments import PaymentsGateway
 from ledger.principal import Principal
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,6 +26,7 @@ class AppState:
     settings: Settings
     db: Database
     clock: Callable[[], datetime]
+    gateway: PaymentsGateway | None = None
 
 
 def state() -> AppState:
@@ -36,6 +38,11 @@ def state() -> AppState:
 def db() -> Database:
     """This app's database."""
     return state().db
+
+
+def gateway() -> PaymentsGateway | None:
+    """The Stripe gateway, or None when ``PBL_STRIPE_API_KEY`` is not set."""
+    return state().gateway
 
 
 def now() -> datetime:

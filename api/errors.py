@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 #: ledger error class -> (HTTP status, error type); the most specific class first.
 LEDGER_ERRORS: tuple[tuple[type[ledger_errors.LedgerError], int, str], ...] = (
+    (ledger_errors.SignatureError, 400, "validation_error"),
     (ledger_errors.LimitExceededError, 422, "limit_exceeded"),
     (ledger_errors.ValidationError, 422, "validation_error"),
     (ledger_errors.NotFoundError, 404, "not_found"),

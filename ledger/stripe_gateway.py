@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
@@ -39,7 +39,7 @@ from ledger.payments import (
 )
 
 if TYPE_CHECKING:
-    from stripe.params import BalanceTransactionListParams
+    from stripe.params import BalanceTransactionListParams, PaymentIntentCreateParams
 
 T = TypeVar("T")
 
@@ -53,6 +53,7 @@ MAX_PAGE = 100
 
 # Anything that looks like a Stripe key or webhook secret, to keep it out of messages.
 _SECRET = re.compile(r"\b(?:sk|rk|pk|whsec)_[A-Za-z0-9_*]+")
+_NETWORK_ERROR = re.compile(r"Network error: ([A-Za-z]+)")
 
 
 def _plain(value: Any) -> Any:
@@ -73,7 +74,12 @@ def _describe(exc: stripe.StripeError) -> str:
         parts.append(f"HTTP {exc.http_status}")
     if exc.code:
         parts.append(f"code {exc.code}")
-    detail = _SECRET.sub("[redacted]", " ".join(str(exc.user_message or exc).split()))[:300]
+    text = " ".join(str(exc.user_message or exc).split())
+    if isinstance(exc, stripe.APIConnectionError):
+        # stripe-python's text is a support notice; keep only the network error's kind
+        cause = _NETWORK_ERROR.search(text)
+        text = "no answer" + (f" ({cause.group(1)})" if cause else "")
+    detail = _SECRET.sub("[redacted]", text)[:300]
     return ", ".join(parts) + (f": {detail}" if detail else "")
 
 
@@ -87,6 +93,13 @@ class StripeGateway:
     network or that Stripe marks retryable (creates are safe to retry: they carry the
     caller's idempotency key).
 
+    ``allowed_payment_method_types``: when given (e.g. ``("card",)``), new PaymentIntents
+    accept only those; by default none is named and Stripe offers the account's dynamic
+    payment methods. (stripe 16 pins API version ``2026-10-28.endive``, where the old
+    ``payment_method_types`` parameter answers 400 ``payment_method_types_no_longer_supported``;
+    localstripe knows neither ``allowed_payment_method_types`` nor
+    ``automatic_payment_methods``, so leave this None against localstripe.)
+
     Every method returns a frozen ``ledger.payments`` value and raises
     ``PaymentsUnavailableError`` when Stripe cannot be reached, times out, refuses the
     request (any ``stripe.StripeError``: 4xx, 5xx, connection errors) or answers with an
@@ -96,9 +109,12 @@ class StripeGateway:
 
     def __init__(self, api_key: str, api_base: str | None = None, *,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
-                 max_network_retries: int = MAX_NETWORK_RETRIES) -> None:
+                 max_network_retries: int = MAX_NETWORK_RETRIES,
+                 allowed_payment_method_types: Sequence[str] | None = None) -> None:
         if not api_key:
             raise ValueError("StripeGateway needs an API key")
+        self.allowed_payment_method_types = (
+            None if allowed_payment_method_types is None else list(allowed_payment_method_types))
         http_client = stripe.RequestsClient(timeout=(connect_timeout, read_timeout))
         if api_base:
             self.client = stripe.StripeClient(
@@ -132,7 +148,7 @@ class StripeGateway:
 
     def create_payment_intent(self, amount_minor: int, currency: str, metadata: Mapping[str, str],
                               idempotency_key: str) -> PaymentIntentInfo:
-        """Create a card PaymentIntent for ``amount_minor`` minor units of ``currency``.
+        """Create a PaymentIntent for ``amount_minor`` minor units of ``currency``.
 
         ``currency``: our upper-case ISO 4217 code (sent to Stripe in lower case);
         ``amount_minor`` must be positive and already a valid charge amount
@@ -140,6 +156,7 @@ class StripeGateway:
         (or UnknownCurrencyError) before anything is sent. ``metadata``: string pairs
         stored on the intent (Stripe echoes them in every event). ``idempotency_key``:
         Stripe answers a repeat with the first intent instead of creating another.
+        Sends ``allowed_payment_method_types`` only when the gateway was given some.
         Returns the new intent (status ``requires_payment_method``, with its client secret).
         """
         code = currency.upper()
@@ -147,15 +164,16 @@ class StripeGateway:
             raise ValidationError(f"a PaymentIntent needs a positive integer amount, not {amount_minor!r}")
         if charge_amount(amount_minor, code) != amount_minor:
             raise ValidationError(f"{amount_minor} is not a valid Stripe amount in {code}")
+        params: PaymentIntentCreateParams = {
+            "amount": amount_minor, "currency": code.lower(),
+            "metadata": {str(k): str(v) for k, v in metadata.items()},
+        }
+        if self.allowed_payment_method_types is not None:
+            params["allowed_payment_method_types"] = list(self.allowed_payment_method_types)
         return self._call(
             f"create a PaymentIntent of {amount_minor} {code}",
-            lambda: self.client.v1.payment_intents.create(
-                params={
-                    "amount": amount_minor, "currency": code.lower(), "payment_method_types": ["card"],
-                    "metadata": {str(k): str(v) for k, v in metadata.items()},
-                },
-                options={"idempotency_key": idempotency_key},
-            ),
+            lambda: self.client.v1.payment_intents.create(params=params,
+                                                          options={"idempotency_key": idempotency_key}),
             payment_intent_from,
         )
 

@@ -492,7 +492,8 @@ class StripeBalanceTransaction(SQLModel, table=True):
     """A movement of the Stripe balance as reconciliation (or an event) read it.
 
     ``fee_transaction_id``: the ledger transaction that booked its fee to ``fees``
-    (each fee exactly once); ``payout_id``: the payout that carried it to the bank.
+    (each fee exactly once); ``payout_id``: the payout that carried it to the bank;
+    ``matched_to``: the Stripe object it was booked through.
     """
 
     __tablename__ = "stripe_balance_transactions"
@@ -507,6 +508,8 @@ class StripeBalanceTransaction(SQLModel, table=True):
     payout_id: str | None = Field(default=None, index=True, max_length=255)
     created: datetime | None = _ts(nullable=True)
     fee_transaction_id: str | None = Field(default=None, max_length=40)
+    #: the payment, dispute or payout it was booked through (null: nothing in the ledger matches it)
+    matched_to: str | None = Field(default=None, max_length=255)
     seen_at: datetime = _ts()
 
 

@@ -117,6 +117,31 @@ def verify() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the whole report as JSON")
+def reconcile(as_json: bool) -> None:
+    """Run reconciliation (Stripe too when PBL_STRIPE_API_KEY is set) and print its report.
+
+    Exit status 0 when the report reconciles (``ok``), 1 when it shows differences."""
+    import json
+
+    from jobs.reconciliation import run_reconciliation
+    from ledger.services.reconciliation import present
+    from ledger.stripe_gateway import gateway_from_settings
+    from pbl.report import report_lines
+
+    settings = _settings()
+    database = Database(make_engine(settings.database_url))
+    try:
+        row = run_reconciliation(database, lambda: datetime.now(UTC), gateway_from_settings(settings),
+                                 datetime.now(settings.timezone).date())
+    except LedgerError as exc:
+        raise click.ClickException(exc.message) from exc
+    report = present(row)
+    click.echo(json.dumps(report, indent=2, default=str) if as_json else "\n".join(report_lines(report)))
+    sys.exit(0 if report["ok"] else 1)
+
+
+@main.command()
 @click.option("--workers", default=2000, show_default=True, type=click.IntRange(10, 100_000))
 @click.option("--seed", default=2026, show_default=True)
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False, path_type=Path),

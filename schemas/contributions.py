@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from schemas.catalog import AllocationSchema
 from schemas.common import ListQuery, StrictSchema
 from schemas.fields import ClientId, Currency, ExactDate, LedgerId, Minor, StrictInteger, Text, Timestamp
 
@@ -179,6 +180,32 @@ class FundingApplyIn(StrictSchema):
     amount_minor = Minor()
 
 
+class PaymentIntentOut(Schema):
+    """A Stripe PaymentIntent to confirm: ``amount_minor`` is what Stripe will charge."""
+
+    payment_intent_id = fields.String()
+    client_secret = fields.String(allow_none=True)
+    amount_minor = fields.Integer()
+    currency = fields.String()
+    remittance_id = fields.String()
+
+
+class SelfContributionIn(StrictSchema):
+    """A member's own contribution: ``{external_id, amount_minor, currency, allocation?}``."""
+
+    external_id = ClientId(required=True)
+    amount_minor = Minor(required=True)
+    currency = Currency(required=True)
+    allocation = fields.Nested(AllocationSchema)
+
+
+class SelfContributionOut(ContributionOut):
+    """The contribution plus the PaymentIntent that pays it (null without Stripe configured)."""
+
+    payment_intent_id = fields.String(allow_none=True)
+    client_secret = fields.String(allow_none=True)
+
+
 class FundingOut(Schema):
     """Money received, and how much of it made contributions available."""
 
@@ -191,6 +218,7 @@ class FundingOut(Schema):
     moved_minor = fields.Integer()
     source = fields.String()
     reference = fields.String(allow_none=True)
+    returned_minor = fields.Integer()
     applied_from_funding_id = fields.String(allow_none=True)
     status = fields.String()
     received_at = Timestamp()

@@ -171,10 +171,10 @@ def localstripe() -> Iterator[LocalStripe]:
 
 
 @pytest.fixture
-def stripe_reset(localstripe: LocalStripe) -> LocalStripe:
+def stripe_reset(localstripe: LocalStripe) -> Iterator[LocalStripe]:
     """The session's localstripe, emptied (objects, webhooks, pending deliveries) for this test."""
     localstripe.reset()
-    return localstripe
+    yield localstripe
 
 
 @pytest.fixture

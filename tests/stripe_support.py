@@ -38,7 +38,7 @@ LOCAL_API_KEY = "sk_test_local"
 API_VERSION: str = stripe.api_version
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
+def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05,
              message: str = "condition") -> T:
     """Poll ``predicate`` until it returns something truthy and return that.
 
@@ -123,8 +123,8 @@ class LocalStripe:
         self._resources, self._webhooks = resources, webhooks
         store = resources.store
         # Nothing persisted, nothing loaded: instance attributes shadow Store's methods.
-        store.dump_to_disk = lambda: None  # type: ignore[method-assign]
-        store.try_load_from_disk = lambda: None  # type: ignore[method-assign]
+        store.dump_to_disk = lambda: None
+        store.try_load_from_disk = lambda: None
         store.clear()
         webhooks._webhooks = {}
 
@@ -459,8 +459,8 @@ class RecordedStripe:
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.port: int = self._server.server_port
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"recorded-stripe:{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"recorded-stripe:{self.port}", daemon=True)
         self._thread.start()
 
     def add(self, method: str, path: str, body: Any, query: Mapping[str, Any] | None = None,

@@ -7,17 +7,18 @@ from typing import Any
 from flask import jsonify
 
 from api.blueprint import Blueprint
-from api.context import db, now, require_role, roles, state, today
+from api.context import db, gateway, now, require_role, roles, state, today
 from api.presenters import contribution, page, remittance
-from ledger.services import contributions, funding, remittances
+from ledger.services import contributions, funding, payment_intents, remittances
 from ledger.services.contributions import ContributionFilters, Report
-from schemas.common import ListQuery, page_of
+from schemas.common import EmptySchema, ListQuery, page_of
 from schemas.contributions import (
     ContributionOut,
     ContributionQuery,
     DryRunOut,
     FundingIn,
     FundingOut,
+    PaymentIntentOut,
     RemittanceIn,
     RemittanceListQuery,
     RemittanceOut,
@@ -75,6 +76,16 @@ def reverse_contribution(body: dict[str, Any], contribution_id: str) -> Any:
     result = contributions.reverse_contribution(db(), caller, contribution_id, body["reason"], _clock())
     replacement = contribution(result.replacement) if result.replacement is not None else None
     return {"reversed": result.reversed, "replacement": replacement}
+
+
+@blp.route("/remittances/<string:remittance_id>/payment-intents", methods=["POST"])
+@roles("admin", "platform")
+@blp.arguments(EmptySchema, required=False)
+@blp.response(201, PaymentIntentOut)
+def create_payment_intent(_body: dict[str, Any], remittance_id: str) -> Any:
+    """A Stripe PaymentIntent for what the remittance still owes (an open one for the same amount is reused)."""
+    caller = require_role("admin", "platform")
+    return payment_intents.remittance_payment_intent(db(), gateway(), caller, remittance_id, now())
 
 
 @blp.route("/remittances", methods=["POST"])

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from api.blueprint import Blueprint
-from api.context import db, now, require_role, roles, state, today
+from api.context import db, gateway, now, require_role, roles, state, today
 from api.errors import ApiError
 from api.presenters import balances as present_balances
 from api.presenters import contribution, member, page
 from ledger.errors import ValidationError
-from ledger.services import contributions, members, reports
+from ledger.services import contributions, members, payment_intents, reports
 from schemas.catalog import (
     AllocationSchema,
     EnrollmentIn,
@@ -22,7 +22,7 @@ from schemas.catalog import (
     MemberOut,
 )
 from schemas.common import EmptySchema, ListQuery, page_of
-from schemas.contributions import MemberContributionOut
+from schemas.contributions import MemberContributionOut, SelfContributionIn, SelfContributionOut
 from schemas.fields import DATE_TEXT, TIMESTAMP_TEXT
 from schemas.ledger import BalanceQuery, BalancesOut, EntryOut, EntryQuery
 
@@ -171,3 +171,20 @@ def list_member_contributions(query: dict[str, Any], member_id: str) -> Any:
     for item in shaped["data"]:
         item["period_basis_earnings_minor"] = earnings.get(item["id"], 0)
     return shaped
+
+
+@blp.route("/members/<string:member_id>/contributions", methods=["POST"])
+@roles("admin", "member")
+@blp.arguments(SelfContributionIn)
+@blp.response(201, SelfContributionOut)
+@blp.alt_response(200, schema=SelfContributionOut, description="The same contribution again")
+def post_self_contribution(body: dict[str, Any], member_id: str) -> Any:
+    """A member's own contribution, pending until its Stripe payment succeeds."""
+    caller = require_role("admin", "member")
+    result = payment_intents.post_self_contribution(
+        db(), gateway(), caller, member_id, payment_intents.SelfContribution(**body), today(),
+        state().settings.remittance_due_day, now())
+    shaped = contribution(result.contribution)
+    shaped["payment_intent_id"] = result.intent.payment_intent_id if result.intent else None
+    shaped["client_secret"] = result.intent.client_secret if result.intent else None
+    return shaped, 201 if result.created else 200

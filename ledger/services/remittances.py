@@ -74,14 +74,29 @@ def new_batch(contributor_id: str, external_id: str, currency: str, request_hash
 def monthly_remittance(session: Session, contributor_id: str, currency: str, today: date,
                        due_day: int, now: datetime) -> Remittance:
     """The contributor's open remittance for ``today``'s business month, created and locked."""
-    month = today.strftime("%Y-%m")
-    open_key = f"monthly:{contributor_id}:{currency}:{month}"
+    return _open_remittance(session, "monthly", f"monthly:{contributor_id}:{currency}:{today:%Y-%m}",
+                            currency, today, due_day, now, contributor_id=contributor_id)
+
+
+def self_remittance(session: Session, member_id: str, currency: str, today: date, due_day: int,
+                    now: datetime) -> Remittance:
+    """The member's own remittance for ``today``'s business month, created and locked.
+
+    DOMAIN.md "Funding": "A member's own contributions belong to that member's self
+    remittance"; it has no contributor, and like a monthly one it closes at month end.
+    """
+    return _open_remittance(session, "self", f"self:{member_id}:{currency}:{today:%Y-%m}",
+                            currency, today, due_day, now, member_id=member_id)
+
+
+def _open_remittance(session: Session, kind: str, open_key: str, currency: str, today: date, due_day: int,
+                     now: datetime, contributor_id: str | None = None, member_id: str | None = None) -> Remittance:
     closes_on = month_end(today)
     insert_ignore(session, cast(Table, inspect(Remittance).local_table), [{
-        "id": new_id("rem"), "contributor_id": contributor_id, "currency": currency, "kind": "monthly",
-        "month": month, "open_key": open_key, "line_count": 0, "amount_due_minor": 0,
-        "amount_funded_minor": 0, "closes_on": closes_on, "due_date": due_date_after(closes_on, due_day),
-        "created_at": now,
+        "id": new_id("rem"), "contributor_id": contributor_id, "member_id": member_id, "currency": currency,
+        "kind": kind, "month": today.strftime("%Y-%m"), "open_key": open_key, "line_count": 0,
+        "amount_due_minor": 0, "amount_funded_minor": 0, "reopened_minor": 0, "closes_on": closes_on,
+        "due_date": due_date_after(closes_on, due_day), "created_at": now,
     }])
     return lock_remittance(session, open_key=open_key)
 

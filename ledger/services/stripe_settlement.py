@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 
 from ledger.db import insert_ignore
-from ledger.errors import NotFoundError
+from ledger.errors import NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import exponent
 from ledger.payments import (
@@ -362,7 +362,8 @@ def _give_back(session: Session, funding: Funding, amount: int, touched: dict[st
     left = amount - from_suspense - reopened
     if left:
         children = session.scalars(select(Funding).where(col(Funding.applied_from_funding_id) == funding.id)
-                                   .order_by(col(Funding.seq).desc()).with_for_update())
+                                   .order_by(col(Funding.seq).desc()).with_for_update()
+                                   .execution_options(populate_existing=True))
         for child in children:
             step = min(left, child.amount_minor - child.returned_minor)
             if step > 0:
@@ -383,7 +384,9 @@ def apply_event(session: Session, event: dict[str, Any], now: datetime) -> tuple
     on its unique id and, retried, finds it (DESIGN.md "Stripe": "store the event id
     (unique) and apply it in one transaction").
     """
-    event_id = str(event.get("id") or "")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
+        raise ValidationError("the event has no id", {"id": ["Required: a string of 1 to 255 characters."]})
     existing = session.scalar(select(StripeEvent).where(col(StripeEvent.id) == event_id))
     if existing is not None:
         return existing.outcome, True

@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('payout_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('created', sa.DateTime(timezone=True), nullable=True),
     sa.Column('fee_transaction_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('matched_to', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('seen_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq'),
     sa.UniqueConstraint('id')
