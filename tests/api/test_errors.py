@@ -21,7 +21,7 @@ from tests.factories import make_platform
 
 @pytest.mark.parametrize("path", ["/v1/nope", "/v1", "/", "/v2/contributions", "/v1/contributions/",
                                   "/v1/contributors/dash/", "/v1/ledger", "/docs/nope", "/static/x.js",
-                                  "/v1/webhooks/stripe"])
+                                  "/v1/webhooks/nope"])
 def test_an_unknown_route_is_not_found_in_the_contracts_body(admin: Caller, path: str) -> None:
     response = admin.get(path)
     body = assert_error(response, 404, "not_found", set())

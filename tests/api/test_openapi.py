@@ -36,6 +36,9 @@ CONTRACT = {
     ("get", "/v1/members/{member_id}/entries"),
     ("get", "/v1/ledger/trial-balance"), ("post", "/v1/ledger/verify"),
     ("get", "/healthz"),
+    ("post", "/v1/remittances/{remittance_id}/payment-intents"), ("post", "/v1/members/{member_id}/contributions"),
+    ("post", "/v1/webhooks/stripe"),
+    ("post", "/v1/reconciliations"), ("get", "/v1/reconciliations"), ("get", "/v1/reconciliations/{reconciliation_id}"),
 }
 
 #: success statuses API.md names for each operation (others answer 200).
@@ -47,13 +50,15 @@ SUCCESS = {
     ("post", "/v1/contributions/{contribution_id}/reversal"): {"201"}, ("post", "/v1/remittances"): {"201", "200"},
     ("post", "/v1/remittances/{remittance_id}/fundings"): {"201"},
     ("post", "/v1/fundings/{funding_id}/reversal"): {"201"},
+    ("post", "/v1/remittances/{remittance_id}/payment-intents"): {"201"},
+    ("post", "/v1/members/{member_id}/contributions"): {"201", "200"}, ("post", "/v1/reconciliations"): {"201"},
 }
 
 LISTS = {
     "/v1/api-keys", "/v1/contributors", "/v1/contributors/{contributor_id}/plans", "/v1/enrollments",
     "/v1/contributions", "/v1/remittances", "/v1/remittances/{remittance_id}/contributions",
     "/v1/remittances/{remittance_id}/fundings", "/v1/fundings", "/v1/members/{member_id}/contributions",
-    "/v1/members/{member_id}/entries",
+    "/v1/members/{member_id}/entries", "/v1/reconciliations",
 }
 
 METHODS = {"get", "post", "put", "patch", "delete"}
