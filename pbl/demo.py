@@ -4,14 +4,21 @@ It starts the API on a free loopback port over a fresh SQLite file and acts as t
 world: an administrator sets up three contributors, platforms enroll about 2,000 workers
 (one portable account each, linked across platforms with link codes), some members elect
 their split, each platform posts a quarter of monthly remittance CSVs with ``pbl import``,
-and the administrator records a funding for each remittance, one short and one over.
+and each remittance is paid: through Stripe when ``PBL_STRIPE_API_BASE`` points at a
+running Stripe-compatible server (localstripe), each platform paying its remittance's
+PaymentIntent and the server's webhook booking it; otherwise by bank transfers the
+administrator records. One remittance is paid short and one over either way. It ends with
+a reconciliation report.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import secrets
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +38,7 @@ from ledger.services.keys import create_key
 from pbl import demo_data
 from pbl.client import ApiClient
 from pbl.importer import import_file
+from pbl.report import report_lines
 
 SHORT_BY_MINOR = 12_345
 OVER_BY_MINOR = 5_000
@@ -65,7 +73,7 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
     """Run the whole demo and print its summary."""
     folder = (directory or Path.cwd() / f"pbl-demo-{datetime.now():%Y%m%d-%H%M%S}").resolve()
     folder.mkdir(parents=True, exist_ok=False)
-    settings = Settings(database_url=f"sqlite:///{folder / 'pbl.db'}")
+    settings = demo_settings(f"sqlite:///{folder / 'pbl.db'}", os.environ)
     engine = make_engine(settings.database_url)
     upgrade(engine)
     _, admin_key = create_key(Database(engine), "admin", "demo administrator", datetime.now(UTC))
@@ -83,8 +91,72 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
             rem = import_file(path, plan_ids[contributor], url, platforms[contributor].key)
             echo(f"  pbl import {path.name}: {rem['id']} lines={rem['line_count']} due={rem['amount_due_minor']}")
             remittances.append(rem)
-        fund_remittances(admin, remittances)
+        if settings.stripe_api_base:
+            fund_through_stripe(admin, platforms, remittances, settings, url)
+        else:
+            echo("  PBL_STRIPE_API_BASE is not set: remittances are funded by bank transfers")
+            fund_remittances(admin, remittances)
         print_summary(admin, members, folder)
+
+
+def demo_settings(database_url: str, env: Any) -> Settings:
+    """The demo's settings: Stripe when ``PBL_STRIPE_API_BASE`` is set (a test key and a
+    fresh webhook secret unless the environment gives them)."""
+    base = env.get("PBL_STRIPE_API_BASE") or None
+    if base is None:
+        return Settings(database_url=database_url)
+    return Settings(database_url=database_url, stripe_api_base=base,
+                    stripe_api_key=env.get("PBL_STRIPE_API_KEY") or "sk_test_pbl_demo",
+                    stripe_webhook_secret=env.get("PBL_STRIPE_WEBHOOK_SECRET") or f"whsec_{secrets.token_hex(16)}")
+
+
+def fund_through_stripe(admin: ApiClient, platforms: dict[str, ApiClient], remittances: list[dict[str, Any]],
+                        settings: Settings, url: str) -> None:
+    """Each platform pays its remittance's PaymentIntent on the Stripe test server, whose
+    webhook books it. The second remittance is paid short by bank transfer instead, and
+    the fourth gets a bank transfer on top of its card payment (a credit)."""
+    import requests
+    import stripe
+
+    assert settings.stripe_api_base and settings.stripe_api_key and settings.stripe_webhook_secret
+    hook = f"{settings.stripe_api_base.rstrip('/')}/_config/webhooks/pbl-demo-{secrets.token_hex(4)}"
+    response = requests.post(hook, json={"url": f"{url}/v1/webhooks/stripe", "secret": settings.stripe_webhook_secret},
+                             timeout=10)
+    if response.status_code != 200:
+        raise click.ClickException(f"could not register the demo's webhook with {settings.stripe_api_base} "
+                                   f"(a localstripe server is expected): HTTP {response.status_code}")
+    payer = stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base})
+    echo(f"  paying remittances through Stripe at {settings.stripe_api_base}")
+    received = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    paid = []
+    for index, rem in enumerate(remittances):
+        if rem["amount_due_minor"] == 0:  # nothing owed (e.g. no worker reached a quarterly threshold yet)
+            continue
+        if index == 1:  # a bank transfer that falls short
+            admin.post(f"/v1/remittances/{rem['id']}/fundings", {
+                "amount_minor": rem["amount_due_minor"] - SHORT_BY_MINOR, "currency": rem["currency"],
+                "reference": f"wire-{rem['external_id']}", "received_at": received})
+            continue
+        platform = platforms[rem["contributor_id"]]
+        intent = platform.post(f"/v1/remittances/{rem['id']}/payment-intents")
+        payer.v1.payment_intents.update(intent["payment_intent_id"], params={"payment_method": "pm_card_visa"})
+        payer.v1.payment_intents.confirm(intent["payment_intent_id"])
+        echo(f"    {rem['external_id']}: PaymentIntent {intent['payment_intent_id']} for {intent['amount_minor']} paid")
+        paid.append(rem["id"])
+        if index == 3:  # paid twice: by card, then a wire on top
+            admin.post(f"/v1/remittances/{rem['id']}/fundings", {
+                "amount_minor": OVER_BY_MINOR, "currency": rem["currency"],
+                "reference": f"wire-extra-{rem['external_id']}", "received_at": received})
+    deadline = time.monotonic() + 60
+    waiting = set(paid)
+    while waiting and time.monotonic() < deadline:
+        waiting = {rid for rid in waiting if admin.get(f"/v1/remittances/{rid}")["short_minor"] > 0}
+        if waiting:
+            time.sleep(0.5)
+    if waiting:
+        echo(f"  {len(waiting)} payments' webhooks did not arrive in 60 s: reconciliation will look for them")
+    else:
+        echo(f"  webhooks booked all {len(paid)} card payments")
 
 
 def echo(text: str) -> None:
@@ -166,6 +238,9 @@ def print_summary(admin: ApiClient, members: list[str], folder: Path) -> None:
                 (f" credit {_dollars(rem['credit_minor'])}" if rem["credit_minor"] else "")
         echo(f"  {rem['external_id']:22} {rem['status']:17} due {_dollars(rem['amount_due_minor']):>12} "
              f"funded {_dollars(rem['amount_funded_minor']):>12}{extra}")
+    report = admin.post("/v1/reconciliations")
+    for text in report_lines(report):
+        echo(text)
     result = admin.post("/v1/ledger/verify")
     echo(f"verify: {'ok' if result['ok'] else 'FAILED'}")
     for check in result["checks"]:
