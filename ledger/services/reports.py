@@ -230,5 +230,29 @@ def _funding_stops_only_when_short(session: Session) -> Check:
                  f"{bad} remittances whose suspense could pay their first pending contribution")
 
 
+def _receivables_match(session: Session) -> Check:
+    """What each payer owes equals its pending contributions plus what refunds and lost
+    disputes reopened (DOMAIN.md "Funding": a refund reopens the receivable)."""
+    payer = case((col(Contribution.contributor_id).is_(None), "self:" + col(Contribution.member_id) + ":receivable"),
+                 else_="contributor:" + col(Contribution.contributor_id) + ":receivable")
+    owed = select(payer.label("name"), col(Contribution.currency).label("currency"),
+                  col(Contribution.amount_minor).label("amount")).where(col(Contribution.status) == "pending")
+    rem_payer = case((col(Remittance.contributor_id).is_(None), "self:" + col(Remittance.member_id) + ":receivable"),
+                     else_="contributor:" + col(Remittance.contributor_id) + ":receivable")
+    reopened = select(rem_payer.label("name"), col(Remittance.currency).label("currency"),
+                      col(Remittance.reopened_minor).label("amount")).where(col(Remittance.reopened_minor) > 0)
+    both = owed.union_all(reopened).subquery()
+    totals = select(both.c.name, both.c.currency, func.sum(both.c.amount).label("total")).group_by(
+        both.c.name, both.c.currency).subquery()
+    bad = session.scalar(
+        select(func.count()).select_from(Account)
+        .join(totals, (totals.c.name == col(Account.name)) & (totals.c.currency == col(Account.currency)),
+              isouter=True)
+        .where(col(Account.kind) == "receivable", col(Account.balance_minor) != func.coalesce(totals.c.total, 0))
+    ) or 0
+    return Check("receivables_equal_pending_and_reopened", bad == 0,
+                 f"{bad} payers whose receivable differs from their pending contributions and reopened amounts")
+
+
 CHECKS = (_transactions_balance, _balances_match_entries, _running_balances, _books_balance,
-          _remittances_match, _suspense_matches, _funding_stops_only_when_short)
+          _remittances_match, _suspense_matches, _funding_stops_only_when_short, _receivables_match)
