@@ -524,3 +524,71 @@ class Reconciliation(SQLModel, table=True):
     report_json: str = Field(sa_type=Text)
     started_at: datetime = _ts()
     finished_at: datetime = _ts()
+
+
+class CreditingRate(SQLModel, table=True):
+    """A bucket's annual crediting rate in basis points from ``effective_from`` (DOMAIN.md "Accrual")."""
+
+    __tablename__ = "crediting_rates"
+    __table_args__ = (
+        UniqueConstraint("bucket", "effective_from"),
+        CheckConstraint("annual_rate_bps >= 0 AND annual_rate_bps <= 100000", name="ck_crediting_rate_bps"),
+    )
+    seq: int | None = _seq()
+    bucket: str = Field(max_length=16)
+    annual_rate_bps: int
+    effective_from: date
+    created_at: datetime = _ts()
+
+
+class Accrual(SQLModel, table=True):
+    """Interest accrued on one member bucket's available balance (DOMAIN.md "Accrual").
+
+    ``last_accrued_date``: the last business date accrued; the month's interest so far is
+    ``accrued_minor + carry_numerator / 3,650,000`` minor units, exactly: whole units are
+    taken out of the numerator as they form (no rounding), and ``accrued_minor`` is posted
+    on the last date of the month; the fraction stays in the carry.
+    """
+
+    __tablename__ = "accruals"
+    __table_args__ = (
+        CheckConstraint("carry_numerator >= 0 AND carry_numerator < 3650000", name="ck_accrual_carry"),
+        CheckConstraint("accrued_minor >= 0", name="ck_accrual_accrued"),
+        Index("ix_accruals_last_date", "last_accrued_date"),
+    )
+    seq: int | None = _seq()
+    account_seq: int = Field(unique=True, sa_type=SEQ_TYPE)
+    member_id: str = Field(max_length=40)
+    bucket: str = Field(max_length=16)
+    currency: str = Field(max_length=3)
+    last_accrued_date: date
+    carry_numerator: int = _minor()
+    accrued_minor: int = _minor()
+
+
+class JobRun(SQLModel, table=True):
+    """One keyed job run (DESIGN.md "Jobs"): ``{name}:{through}``; a key that succeeded never runs again."""
+
+    __tablename__ = "job_runs"
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    key: str = Field(unique=True, max_length=100)
+    name: str = Field(max_length=32)
+    through: date
+    status: str = Field(max_length=16)  # running | succeeded | failed
+    attempts: int = 0
+    counts_json: str = Field(default="{}", sa_type=Text)
+    error: str | None = Field(default=None, max_length=2000)
+    lease_until: datetime | None = _ts(nullable=True)
+    started_at: datetime = _ts()
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class SchedulerLease(SQLModel, table=True):
+    """Who leads the scheduler on SQLite (PostgreSQL uses an advisory lock instead)."""
+
+    __tablename__ = "scheduler_leases"
+    seq: int | None = _seq()
+    name: str = Field(unique=True, max_length=64)
+    holder: str = Field(max_length=200)
+    expires_at: datetime = _ts()
