@@ -164,7 +164,7 @@ def test_post_returns_the_transaction_ids_in_order_and_verify_counts_them(databa
     assert ids == [first.id, second.id]
     checks = {c.name: c for c in verify(database)}
     assert checks["transactions_balance"].detail.startswith("2 transactions; 0 unbalanced")
-    assert all(c.ok for c in checks.values())
+    assert all(c.ok for name, c in checks.items() if name in DOUBLE_ENTRY_CHECKS)
 
 
 def _seed_one_transaction(database: Database) -> dict[str, Any]:
