@@ -21,7 +21,17 @@ from api.errors import (
     handle_unexpected,
 )
 from api.parsing import MalformedJSON, load_request_body
-from api.resources import catalog, contributions, fundings, keys, ledger, members, reconciliations, webhooks
+from api.resources import (
+    catalog,
+    contributions,
+    fundings,
+    jobs,
+    keys,
+    ledger,
+    members,
+    reconciliations,
+    webhooks,
+)
 from ledger.config import Settings
 from ledger.db import Database, make_engine
 from ledger.errors import LedgerError
@@ -71,7 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    for module in (keys, catalog, members, contributions, fundings, ledger, webhooks, reconciliations):
+    for module in (keys, catalog, members, contributions, fundings, ledger, webhooks, reconciliations, jobs):
         api.register_blueprint(module.blp)
     _install_hooks(app)
     return app

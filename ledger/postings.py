@@ -105,6 +105,11 @@ def fees(currency: str) -> AccountRef:
     return AccountRef("fees", currency, "fees", "debit")
 
 
+def interest_expense(currency: str) -> AccountRef:
+    """What the fund pays members as interest (DOMAIN.md "Accrual": posted from ``interest_expense``)."""
+    return AccountRef("interest_expense", currency, "expense", "debit")
+
+
 def suspense(remittance_id: str | None, currency: str) -> AccountRef:
     """Money received for a remittance (or matching none) and not yet applied."""
     name = f"suspense:{remittance_id}" if remittance_id else "suspense:unmatched"

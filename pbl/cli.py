@@ -117,6 +117,22 @@ def verify() -> None:
 
 
 @main.command()
+@click.option("--once", is_flag=True, help="run what is due now, then exit (for cron or a check)")
+def scheduler(once: bool) -> None:
+    """Run the job scheduler (accrual, closing, reconciliation), one leader across processes."""
+    import logging
+
+    from jobs.scheduler import run_scheduler
+    from ledger.migrate import is_current
+
+    settings = _settings()
+    if not is_current(make_engine(settings.database_url)):
+        raise click.ClickException("the database schema is missing or old: run `pbl db upgrade` first")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_scheduler(settings, once=once)
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="print the whole report as JSON")
 def reconcile(as_json: bool) -> None:
     """Run reconciliation (Stripe too when PBL_STRIPE_API_KEY is set) and print its report.

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -197,19 +197,25 @@ def _totals(session: Session) -> list[dict[str, Any]]:
 def _activity(session: Session, since: datetime | None, now: datetime) -> list[dict[str, Any]]:
     """Per currency and kind: money the ledger moved between the last report and this one.
 
-    Summed over the cash, fees and receivable legs, so a refund shows what left Stripe, a
-    dispute what was taken, a fee what it cost."""
-    amount = func.sum(func.abs(col(Entry.amount_minor)))
-    query = (select(col(LedgerTransaction.currency), col(LedgerTransaction.kind), func.count(func.distinct(
-        col(LedgerTransaction.id))), amount)
-        .join(Entry, col(Entry.transaction_id) == col(LedgerTransaction.id))
-        .join(Account, col(Account.seq) == col(Entry.account_seq))
-        .where(col(LedgerTransaction.kind).in_(ACTIVITY_KINDS), col(Account.kind).in_(("cash",)),
-               col(LedgerTransaction.created_at) <= now)
-        .group_by(col(LedgerTransaction.currency), col(LedgerTransaction.kind))
-        .order_by(col(LedgerTransaction.currency), col(LedgerTransaction.kind)))
+    Measured on each transaction's cash legs (its cash debits or its cash credits, the
+    larger), so a refund shows what left Stripe, a dispute what was taken, a fee what it
+    cost, and a payout (``cash:stripe`` to ``cash:bank``) what went to the bank, once.
+    ``reopened``: the receivable legs of refunds and disputes (what the payer owes again)."""
+    debit = func.sum(case((col(Entry.amount_minor) > 0, col(Entry.amount_minor)), else_=0)).label("debit")
+    credit = func.sum(case((col(Entry.amount_minor) < 0, -col(Entry.amount_minor)), else_=0)).label("credit")
+    per_txn = (select(col(LedgerTransaction.currency).label("currency"), col(LedgerTransaction.kind).label("kind"),
+                      debit, credit)
+               .join(Entry, col(Entry.transaction_id) == col(LedgerTransaction.id))
+               .join(Account, col(Account.seq) == col(Entry.account_seq))
+               .where(col(LedgerTransaction.kind).in_(ACTIVITY_KINDS), col(Account.kind) == "cash",
+                      col(LedgerTransaction.created_at) <= now)
+               .group_by(col(LedgerTransaction.id), col(LedgerTransaction.currency), col(LedgerTransaction.kind)))
     if since is not None:
-        query = query.where(col(LedgerTransaction.created_at) > since)
+        per_txn = per_txn.where(col(LedgerTransaction.created_at) > since)
+    txn = per_txn.subquery()
+    larger = (txn.c.debit + txn.c.credit + func.abs(txn.c.debit - txn.c.credit)) / 2  # max(debit, credit)
+    query = (select(txn.c.currency, txn.c.kind, func.count(), func.sum(larger))
+             .group_by(txn.c.currency, txn.c.kind).order_by(txn.c.currency, txn.c.kind))
     rows = [{"currency": cur, "kind": kind, "count": int(n), "amount_minor": int(total or 0)}
             for cur, kind, n, total in session.execute(query)]
     reopened = (select(col(LedgerTransaction.currency), func.sum(col(Entry.amount_minor)))

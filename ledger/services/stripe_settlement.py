@@ -236,7 +236,8 @@ def record_payout(session: Session, info: PayoutInfo, now: datetime) -> StripePa
 def settle_payment(session: Session, row: StripePayment, now: datetime) -> None:
     """Post what ``row``'s targets (and its disputes') say and the ledger has not booked yet.
 
-    Money received is booked first, then what was given back, so refund-then-success and
+    Money received is booked first and funds the remittance (as it would have had its
+    success arrived alone), then what was given back, so refund-then-success and
     success-then-refund end in the same ledger. Nothing is posted until the payment is
     linked (we know which remittance, or none, its money belongs to).
     """
@@ -247,6 +248,9 @@ def settle_payment(session: Session, row: StripePayment, now: datetime) -> None:
     received = row.received_target_minor - row.received_booked_minor
     if received > 0:
         funding = _receive(session, row, rem, funding, received, now)
+        if rem is not None:
+            fund_from_suspense(session, rem, now, prefer=row.contribution_id)
+            funding = _funding(session, row)  # reread: funding it updated the row's applied amount
     disputes = list(session.scalars(
         select(StripeDispute).where(or_(col(StripeDispute.payment_intent_id) == row.id,
                                         col(StripeDispute.charge_id) == (row.charge_id or "")))
@@ -256,8 +260,6 @@ def settle_payment(session: Session, row: StripePayment, now: datetime) -> None:
     withdrawn = sum(d.withdrawn_target_minor - d.withdrawn_booked_minor for d in disputes)
     reinstated = sum(d.reinstated_target_minor - d.reinstated_booked_minor for d in disputes)
     if funding is None or not (refunded or withdrawn or reinstated):
-        if rem is not None and received > 0:
-            fund_from_suspense(session, rem, now, prefer=row.contribution_id)
         return
     out = refunded + withdrawn
     given_back = row.refunded_booked_minor + sum(d.withdrawn_booked_minor - d.reinstated_booked_minor
@@ -414,7 +416,8 @@ def _dispatch(session: Session, event_type: str, obj: dict[str, Any], now: datet
         payment = record_charge(session, charge_from(obj), now)
         return "applied" if payment.linked else "waiting_for_payment_intent"
     if kind == "dispute" and event_type.startswith("charge.dispute."):
-        record_dispute(session, dispute_from(obj), now)
+        dispute = record_dispute(session, dispute_from(obj), now)
+        _record_dispute_transactions(session, obj, dispute.id, now)
         return "applied"
     if kind == "payout" and event_type.startswith("payout."):
         record_payout(session, payout_from(obj), now)
@@ -423,6 +426,17 @@ def _dispatch(session: Session, event_type: str, obj: dict[str, Any], now: datet
         record_balance_transaction(session, balance_transaction_from(obj), now)
         return "applied"
     return "ignored"
+
+
+def _record_dispute_transactions(session: Session, obj: dict[str, Any], dispute_id: str, now: datetime) -> None:
+    """Keep the balance transactions a dispute event carries (Stripe embeds them whole) and
+    book their fees now, each exactly once, matched to the dispute; reconciliation reading
+    them later finds them booked. Without this a dispute's fee would wait for a
+    reconciliation that reads Stripe's balance history."""
+    for item in obj.get("balance_transactions") or []:
+        if isinstance(item, dict):
+            row = record_balance_transaction(session, balance_transaction_from(item), now)
+            row.matched_to = row.matched_to or dispute_id
 
 
 def find_payment(session: Session, payment_id: str) -> StripePayment:
