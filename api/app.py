@@ -31,6 +31,7 @@ from api.resources import (
     members,
     reconciliations,
     webhooks,
+    withdrawals,
 )
 from ledger.config import Settings
 from ledger.db import Database, make_engine
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     api = Api(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}, "security": [{"bearer": []}]})
-    for module in (keys, catalog, members, contributions, fundings, ledger, webhooks, reconciliations, jobs):
+    for module in (keys, catalog, members, contributions, fundings, ledger, webhooks, reconciliations, jobs,
+                   withdrawals):
         api.register_blueprint(module.blp)
     _install_hooks(app)
     return app

@@ -592,3 +592,50 @@ class SchedulerLease(SQLModel, table=True):
     name: str = Field(unique=True, max_length=64)
     holder: str = Field(max_length=200)
     expires_at: datetime = _ts()
+
+
+class Withdrawal(SQLModel, table=True):
+    """A member spending from a bucket (DOMAIN.md "Withdrawals"): ``held``, then
+    ``completed`` (the money left) or ``cancelled`` (back to available)."""
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="ck_withdrawal_amount"),
+        Index("ix_withdrawals_usage", "member_id", "bucket", "purpose", "tax_year"),
+    )
+    seq: int | None = _seq()
+    id: str = Field(unique=True, max_length=40)
+    member_id: str = Field(max_length=40)
+    bucket: str = Field(max_length=16)
+    purpose: str = Field(max_length=32)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+    payee: str = Field(max_length=200)
+    tax_year: int
+    status: str = Field(max_length=16)  # held | completed | cancelled
+    created_at: datetime = _ts()
+    completed_at: datetime | None = _ts(nullable=True)
+    cancelled_at: datetime | None = _ts(nullable=True)
+
+
+class WithdrawalLimit(SQLModel, table=True):
+    """A yearly limit per bucket and purpose, set by the fund (DOMAIN.md "Withdrawals").
+
+    ``coverage``: for HSA limits, ``self_only`` or ``family`` (null: any member);
+    ``catch_up_json``: ``[{"min_age": 50, "extra_minor": 110000}, ...]``, the highest
+    reached applies (they do not add up).
+    """
+
+    __tablename__ = "withdrawal_limits"
+    __table_args__ = (UniqueConstraint("bucket", "purpose", "tax_year", "coverage_key"),)
+    seq: int | None = _seq()
+    bucket: str = Field(max_length=16)
+    purpose: str = Field(max_length=32)
+    tax_year: int
+    currency: str = Field(max_length=3)
+    limit_minor: int = _minor()
+    coverage: str | None = Field(default=None, max_length=16)
+    #: ``coverage`` or ``"any"``: NULLs are distinct in a unique constraint
+    coverage_key: str = Field(max_length=16)
+    catch_up_json: str = Field(default="[]", sa_type=Text)
+    created_at: datetime = _ts()

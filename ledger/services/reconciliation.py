@@ -203,17 +203,18 @@ def _activity(session: Session, since: datetime | None, now: datetime) -> list[d
     ``reopened``: the receivable legs of refunds and disputes (what the payer owes again)."""
     debit = func.sum(case((col(Entry.amount_minor) > 0, col(Entry.amount_minor)), else_=0)).label("debit")
     credit = func.sum(case((col(Entry.amount_minor) < 0, -col(Entry.amount_minor)), else_=0)).label("credit")
-    per_txn = (select(col(LedgerTransaction.currency).label("currency"), col(LedgerTransaction.kind).label("kind"),
-                      debit, credit)
-               .join(Entry, col(Entry.transaction_id) == col(LedgerTransaction.id))
-               .join(Account, col(Account.seq) == col(Entry.account_seq))
-               .where(col(LedgerTransaction.kind).in_(ACTIVITY_KINDS), col(Account.kind) == "cash",
-                      col(LedgerTransaction.created_at) <= now)
-               .group_by(col(LedgerTransaction.id), col(LedgerTransaction.currency), col(LedgerTransaction.kind)))
+    where = [col(LedgerTransaction.kind).in_(ACTIVITY_KINDS), col(Account.kind) == "cash",
+             col(LedgerTransaction.created_at) <= now]
     if since is not None:
-        per_txn = per_txn.where(col(LedgerTransaction.created_at) > since)
-    txn = per_txn.subquery()
-    larger = (txn.c.debit + txn.c.credit + func.abs(txn.c.debit - txn.c.credit)) / 2  # max(debit, credit)
+        where.append(col(LedgerTransaction.created_at) > since)
+    txn = (select(col(LedgerTransaction.currency).label("currency"), col(LedgerTransaction.kind).label("kind"),
+                  debit, credit)
+           .join(Entry, col(Entry.transaction_id) == col(LedgerTransaction.id))
+           .join(Account, col(Account.seq) == col(Entry.account_seq))
+           .where(*where)
+           .group_by(col(LedgerTransaction.id), col(LedgerTransaction.currency), col(LedgerTransaction.kind))
+           .subquery())
+    larger = (txn.c.debit + txn.c.credit + func.abs(txn.c.debit - txn.c.credit)) // 2  # max(debit, credit), exact
     query = (select(txn.c.currency, txn.c.kind, func.count(), func.sum(larger))
              .group_by(txn.c.currency, txn.c.kind).order_by(txn.c.currency, txn.c.kind))
     rows = [{"currency": cur, "kind": kind, "count": int(n), "amount_minor": int(total or 0)}

@@ -39,6 +39,13 @@ CONTRACT = {
     ("post", "/v1/remittances/{remittance_id}/payment-intents"), ("post", "/v1/members/{member_id}/contributions"),
     ("post", "/v1/webhooks/stripe"),
     ("post", "/v1/reconciliations"), ("get", "/v1/reconciliations"), ("get", "/v1/reconciliations/{reconciliation_id}"),
+    ("post", "/v1/crediting-rates"), ("get", "/v1/crediting-rates"), ("post", "/v1/jobs/{name}/runs"),
+    ("get", "/v1/jobs/runs"),
+    ("post", "/v1/members/{member_id}/withdrawals"), ("get", "/v1/members/{member_id}/withdrawals"),
+    ("get", "/v1/withdrawals/{withdrawal_id}"), ("post", "/v1/withdrawals/{withdrawal_id}/complete"),
+    ("post", "/v1/withdrawals/{withdrawal_id}/cancel"), ("post", "/v1/withdrawal-limits"),
+    ("get", "/v1/withdrawal-limits"), ("get", "/v1/members/{member_id}/statements/{month}"),
+    ("get", "/v1/members/{member_id}/tax-summaries/{year}"),
 }
 
 #: success statuses API.md names for each operation (others answer 200).
@@ -52,13 +59,16 @@ SUCCESS = {
     ("post", "/v1/fundings/{funding_id}/reversal"): {"201"},
     ("post", "/v1/remittances/{remittance_id}/payment-intents"): {"201"},
     ("post", "/v1/members/{member_id}/contributions"): {"201", "200"}, ("post", "/v1/reconciliations"): {"201"},
+    ("post", "/v1/crediting-rates"): {"201"}, ("post", "/v1/jobs/{name}/runs"): {"201", "200"},
+    ("post", "/v1/members/{member_id}/withdrawals"): {"201"}, ("post", "/v1/withdrawal-limits"): {"201"},
 }
 
 LISTS = {
     "/v1/api-keys", "/v1/contributors", "/v1/contributors/{contributor_id}/plans", "/v1/enrollments",
     "/v1/contributions", "/v1/remittances", "/v1/remittances/{remittance_id}/contributions",
     "/v1/remittances/{remittance_id}/fundings", "/v1/fundings", "/v1/members/{member_id}/contributions",
-    "/v1/members/{member_id}/entries", "/v1/reconciliations",
+    "/v1/members/{member_id}/entries", "/v1/reconciliations", "/v1/crediting-rates", "/v1/jobs/runs",
+    "/v1/members/{member_id}/withdrawals", "/v1/withdrawal-limits",
 }
 
 METHODS = {"get", "post", "put", "patch", "delete"}
