@@ -1,6 +1,6 @@
 """Benchmark of the daily accrual job over many member buckets; prints figures, asserts nothing.
 
-    python benchmarks/bench_accrual.py [--buckets 1000000] [--sqlite 30000] [--keep] [--explain]
+    python benchmarks/bench_accrual.py [--buckets 1000000] [--sqlite 30000] [--keep] [--explain 1,2,4]
 
 On a PostgreSQL database of its own (``PBL_TEST_POSTGRES_URL`` names the server; dropped at
 the end unless ``--keep``), migrated, it loads with ``INSERT ... SELECT generate_series`` (not
@@ -17,8 +17,8 @@ so the ledger's verify checks hold), and a crediting rate for each bucket. Then 
 
 It prints seconds and buckets per second per step, then checks the result against an
 independent computation (interest posted and carry per bucket) and times ``verify``.
-``--sqlite N`` runs the same on a temporary SQLite file with N buckets. ``--explain`` (PostgreSQL)
-prints the plans of the statements of an ordinary day (auto_explain, ANALYZE).
+``--sqlite N`` runs the same on a temporary SQLite file with N buckets. ``--explain 1,2`` (PostgreSQL)
+prints the plans of every statement of those steps (auto_explain, with ANALYZE: slower).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -199,17 +199,19 @@ def explained(engine: Engine) -> Iterator[None]:
         engine.dispose()
 
 
-def step(label: str, fn: Callable[[], dict[str, Any]], buckets: int) -> None:
-    began = time.perf_counter()
-    counts = fn()
-    seconds = time.perf_counter() - began
+def step(label: str, fn: Callable[[], dict[str, Any]], buckets: int, explain: Callable[[], Any] | None = None) -> None:
+    """Run and time one step; with ``explain`` (a context manager factory) print its plans too."""
+    with explain() if explain else nullcontext():
+        began = time.perf_counter()
+        counts = fn()
+        seconds = time.perf_counter() - began
     rate = f"{buckets / seconds:>12,.0f}" if counts.get("buckets") else f"{'-':>12}"
     interest = counts.get("interest_minor") or {}
     print(f"  {label:44}{seconds:>9.2f}{counts.get('buckets', 0):>10,}{rate}{counts.get('postings', 0):>6}"
           f"  {interest}", flush=True)
 
 
-def bench(kind: str, buckets: int, keep: bool, explain: bool) -> None:
+def bench(kind: str, buckets: int, keep: bool, explain: frozenset[str]) -> None:
     print(f"{kind}: {buckets:,} member buckets ({-(-buckets // 3):,} members x 3)", flush=True)
     with fresh_database(kind, keep) as url:
         engine = make_engine(url)
@@ -228,21 +230,23 @@ def bench(kind: str, buckets: int, keep: bool, explain: bool) -> None:
             return {"buckets": touched, "postings": len(posted), "interest_minor": posted}
 
         print(f"  {'step':44}{'seconds':>9}{'buckets':>10}{'buckets/s':>12}{'posts':>6}  interest posted", flush=True)
-        step(f"1. first date {SEED_DAY} (creates accruals)", through(SEED_DAY), buckets)
+        def plans(number: str) -> Callable[[], AbstractContextManager[None]] | None:
+            return (lambda: explained(engine)) if number in explain and kind == "postgresql" else None
+
         ordinary = SEED_DAY + timedelta(days=1)
-        if explain and kind == "postgresql":
-            with explained(engine):
-                step(f"2. ordinary day {ordinary} (explained)", through(ordinary), buckets)
-        else:
-            step(f"2. ordinary day {ordinary}", through(ordinary), buckets)
-        step(f"3. ordinary day {ordinary + timedelta(days=1)}", through(ordinary + timedelta(days=1)), buckets)
-        step(f"4. month end {MONTH_END} (posts interest)", through(MONTH_END), buckets)
-        step("5a. month end again (accrue_through)", through(MONTH_END), buckets)
-        step("5b. month end again (accrue_day directly)", lambda: again(MONTH_END), buckets)
-        after = MONTH_END + timedelta(days=1)
-        step(f"6. ordinary day {after} (after the post)", through(after), buckets)
+        step(f"1. first date {SEED_DAY} (creates accruals)", through(SEED_DAY), buckets, plans("1"))
+        step(f"2. ordinary day {ordinary}", through(ordinary), buckets, plans("2"))
+        second = ordinary + timedelta(days=1)
+        step(f"3. ordinary day {second}", through(second), buckets, plans("3"))
+        step(f"4. month end {MONTH_END} (posts interest)", through(MONTH_END), buckets, plans("4"))
+        step("5a. month end again (accrue_through)", through(MONTH_END), buckets, plans("5a"))
+        step("5b. month end again (accrue_day directly)", lambda: again(MONTH_END), buckets, plans("5b"))
         found = check(engine)
-        print(f"  check: {found}", flush=True)
+        after = MONTH_END + timedelta(days=1)
+        step(f"6. ordinary day {after} (after the post)", through(after), buckets, plans("6"))
+        ok = (found["posted_interest"] == found["expected_interest"] and not found["carry_mismatches"]
+              and not found["buckets_without_accrual"])
+        print(f"  check after the month end: {'ok' if ok else 'MISMATCH'} {found}", flush=True)
         began = time.perf_counter()
         checks = verify(db)
         failed = [c.name for c in checks if not c.ok]
@@ -256,12 +260,13 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, default=1_000_000, help="PostgreSQL member buckets (0: skip)")
     parser.add_argument("--sqlite", type=int, default=0, metavar="N", help="also run on SQLite with N buckets")
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
-    parser.add_argument("--explain", action="store_true", help="print the plans of an ordinary day (PostgreSQL)")
+    parser.add_argument("--explain", default="", metavar="STEPS",
+                        help="print the plans of these steps, e.g. 1,2,4 (PostgreSQL, EXPLAIN ANALYZE)")
     args = parser.parse_args()
     if args.buckets:
-        bench("postgresql", args.buckets, args.keep, args.explain)
+        bench("postgresql", args.buckets, args.keep, frozenset(args.explain.split(",")) - {""})
     if args.sqlite:
-        bench("sqlite", args.sqlite, args.keep, False)
+        bench("sqlite", args.sqlite, args.keep, frozenset())
 
 
 if __name__ == "__main__":

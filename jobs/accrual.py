@@ -129,7 +129,10 @@ def accrue_day(session: Session, day: date, tz: ZoneInfo, rates: dict[str, list[
     if not any(bps.values()):
         touched = _rowcount(session.execute(update(ACCRUALS).where(due).values(last_accrued_date=day)))
     else:
-        later = (select(ENTRIES.c.account_seq, func.sum(ENTRIES.c.amount_minor).label("moved"))
+        # CAST to BIGINT: on PostgreSQL sum(BIGINT) is NUMERIC, which would make the numerator
+        # NUMERIC and ``//`` an exact division (0.97...) rounded into accrued_minor
+        moved = func.sum(ENTRIES.c.amount_minor).cast(ENTRIES.c.amount_minor.type)
+        later = (select(ENTRIES.c.account_seq, moved.label("moved"))
                  .where(ENTRIES.c.effective_at >= boundary).group_by(ENTRIES.c.account_seq).subquery())
         # member accounts are credit-normal: entries after the day credited it by -amount
         end_of_day = (select(ACCOUNTS.c.seq.label("account_seq"),

@@ -52,19 +52,31 @@ def last_full_quarter(today: date) -> date:
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """The API on waitress, on a free loopback port, in this process."""
+def live_server(settings: Settings, clock: Any = None) -> Iterator[str]:
+    """The API on waitress, on a free loopback port, in this process (on ``clock`` when given)."""
     from waitress.server import create_server
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the demo's own load, not news
-    app = create_app(settings)
+    app = create_app(settings, clock=clock)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
     port = server.socket.getsockname()[1]
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        except OSError:  # the loop's sockets closed under it at shutdown
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        stopping.set()
+        logging.getLogger("waitress").setLevel(logging.CRITICAL)  # a task finishing as the loop closes
+        server.task_dispatcher.shutdown()
         server.close()
         thread.join(timeout=5)
 
@@ -79,7 +91,8 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
     _, admin_key = create_key(Database(engine), "admin", "demo administrator", datetime.now(UTC))
     quarter = last_full_quarter(datetime.now(settings.timezone).date())
     echo(f"demo: {workers} workers, quarter starting {quarter}, data in {folder}")
-    with live_server(settings) as url:
+    clock = DemoClock()
+    with live_server(settings, clock) as url:
         admin = ApiClient(url, admin_key)
         platforms = set_up_contributors(admin, url, quarter)
         people = demo_data.make_workers(workers, random.Random(seed))
@@ -96,6 +109,8 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
         else:
             echo("  PBL_STRIPE_API_BASE is not set: remittances are funded by bank transfers")
             fund_remittances(admin, remittances)
+        accrue_a_month(admin, clock)
+        withdraw(admin, members, clock().year)
         print_summary(admin, members, folder)
 
 
@@ -157,6 +172,86 @@ def fund_through_stripe(admin: ApiClient, platforms: dict[str, ApiClient], remit
         echo(f"  {len(waiting)} payments' webhooks did not arrive in 60 s: reconciliation will look for them")
     else:
         echo(f"  webhooks booked all {len(paid)} card payments")
+
+
+class DemoClock:
+    """The server's clock: real time, until the demo moves it ahead to let a month pass."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance_to(self, instant: datetime) -> None:
+        """From now on the server reads ``instant`` (plus the real time that passes)."""
+        self.offset = instant - datetime.now(UTC)
+
+
+#: the demo fund's crediting rates (annual basis points)
+RATES = {"healthcare": 400, "retirement": 500, "training": 300}
+
+
+def accrue_a_month(admin: ApiClient, clock: DemoClock) -> None:
+    """Set crediting rates, let the clock run to the start of the month after next, and run
+    accrual through yesterday: the rest of this month and all of the next, each date once,
+    with each month's interest posted effective the first instant of the month after."""
+    today = clock().date()
+    for bucket, bps in RATES.items():
+        admin.post("/v1/crediting-rates", {"bucket": bucket, "annual_rate_bps": bps,
+                                           "effective_from": today.replace(day=1).isoformat()})
+    following = (today.replace(day=28) + timedelta(days=4)).replace(day=1)
+    after = (following.replace(day=28) + timedelta(days=4)).replace(day=1)
+    clock.advance_to(datetime.combine(after, datetime.min.time(), UTC) + timedelta(hours=1))
+    run = admin.post("/v1/jobs/accrual/runs", {})
+    counts = run["counts"]
+    interest = ", ".join(f"{_dollars(v)} {c}" for c, v in counts["interest_minor"].items()) or "nothing"
+    echo(f"  accrual {run['key']}: {counts['dates']} dates from {counts['from']} over {counts['buckets']} buckets "
+         f"at {', '.join(f'{b} {bps / 100:.2f}%' for b, bps in RATES.items())}; interest posted: {interest}")
+
+
+def withdraw(admin: ApiClient, members: list[str], year: int) -> None:
+    """A few withdrawals under ``year``'s limits: a premium paid, a course held then
+    cancelled, and an IRA transfer over the member's available balance refused."""
+    admin.post("/v1/withdrawal-limits", {"bucket": "retirement", "purpose": "ira_transfer", "tax_year": year,
+                                         "limit_minor": 750_000, "catch_up": [{"min_age": 50, "extra_minor": 110_000}]})
+    richest = sorted(set(members), key=lambda m: -admin.get(f"/v1/members/{m}/balances")["buckets"]["healthcare"][
+        "available_minor"])[:2]
+    for member_id in richest:
+        health = admin.get(f"/v1/members/{member_id}/balances")["buckets"]["healthcare"]["available_minor"]
+        premium = admin.post(f"/v1/members/{member_id}/withdrawals", {
+            "bucket": "healthcare", "amount_minor": health // 2, "currency": "USD", "purpose": "premium",
+            "payee": "Blue Cross health plan"})
+        admin.post(f"/v1/withdrawals/{premium['id']}/complete")
+        echo(f"  withdrawal {premium['id']}: {_dollars(health // 2)} premium paid for {member_id}")
+    member_id = richest[0]
+    retirement = admin.get(f"/v1/members/{member_id}/balances")["buckets"]["retirement"]["available_minor"]
+    refused = admin.call("POST", f"/v1/members/{member_id}/withdrawals", json={
+        "bucket": "retirement", "amount_minor": retirement + 100, "currency": "USD", "purpose": "ira_transfer",
+        "payee": "IRA custodian"}, expect=(409,))
+    echo(f"  an IRA transfer of {_dollars(retirement + 100)} refused: {refused['type']}")
+    training = admin.get(f"/v1/members/{member_id}/balances")["buckets"]["training"]["available_minor"]
+    if training > 0:
+        course = admin.post(f"/v1/members/{member_id}/withdrawals", {
+            "bucket": "training", "amount_minor": training, "currency": "USD", "purpose": "tuition",
+            "payee": "Community college"})
+        admin.post(f"/v1/withdrawals/{course['id']}/cancel")
+        echo(f"  withdrawal {course['id']}: {_dollars(training)} tuition held, then cancelled")
+
+
+def print_statement(admin: ApiClient, member_id: str, month: str) -> None:
+    """One member's statement for ``month``: each bucket's opening and closing, and its entries."""
+    body = admin.get(f"/v1/members/{member_id}/statements/{month}")
+    echo(f"statement of {member_id} for {month}:")
+    for bucket, f in body["buckets"].items():
+        echo(f"  {bucket:<11} available {_dollars(f['opening_available_minor']):>11} -> "
+             f"{_dollars(f['closing_available_minor']):>11}   pending {_dollars(f['opening_pending_minor']):>9} -> "
+             f"{_dollars(f['closing_pending_minor']):>9}   held {_dollars(f['opening_held_minor'])} -> "
+             f"{_dollars(f['closing_held_minor'])}")
+    for e in body["entries"]:
+        sign = "-" if e["amount_minor"] < 0 else " "
+        echo(f"    {e['effective_at'][:16]} {e['bucket']:<11} {e['balance']:<9} {e['kind']:<22} "
+             f"{sign}{_dollars(abs(e['amount_minor'])):>10}")
 
 
 def echo(text: str) -> None:
@@ -241,6 +336,9 @@ def print_summary(admin: ApiClient, members: list[str], folder: Path) -> None:
     report = admin.post("/v1/reconciliations")
     for text in report_lines(report):
         echo(text)
+    busiest = max(set(members), key=lambda m: len(admin.get(f"/v1/members/{m}/withdrawals")["data"]))
+    print_statement(admin, busiest, datetime.fromisoformat(report["finished_at"].replace("Z", "+00:00"))
+                    .strftime("%Y-%m"))
     result = admin.post("/v1/ledger/verify")
     echo(f"verify: {'ok' if result['ok'] else 'FAILED'}")
     for check in result["checks"]:

@@ -28,6 +28,11 @@ def report_lines(report: dict[str, Any]) -> list[str]:
     exceptions = report.get("exceptions", [])
     lines.append(f"  exceptions: {len(exceptions)}")
     for e in exceptions[:20]:
+        if e["type"].startswith("remittance_"):
+            lines.append(f"    {e['type']}: {e['remittance_id']} ({e['contributor_id'] or e['member_id']}) "
+                         f"due {e['amount_due_minor']} funded {e['amount_funded_minor']} short {e['short_minor']} "
+                         f"credit {e['credit_minor']} {e['currency']}, due date {e['due_date']}")
+            continue
         fields = ", ".join(f"{k}={v}" for k, v in e.items() if k != "type" and v is not None)
         lines.append(f"    {e['type']}: {fields}")
     if len(exceptions) > 20:
