@@ -407,11 +407,11 @@ def test_a_payout_of_159_02_reconciles_to_the_cent_with_three_charges_their_fees
     refund_bt = txn("refund", -1_000, 0, refund_id)
     serve(recorded_stripe, f"/v1/refunds/{refund_id}", refund_obj(
         refund_id, july["charge"], july["intent"], 1_000, "USD", refund_bt["id"]))
-    stripe_payment_july = charge_obj(july["charge"], july["intent"], 4_000, "USD", amount_refunded=1_000,
+    july_refunded = charge_obj(july["charge"], july["intent"], 4_000, "USD", amount_refunded=1_000,
                                      balance_transaction=july["bt"])
-    serve(recorded_stripe, f"/v1/charges/{july['charge']}", stripe_payment_july)
+    serve(recorded_stripe, f"/v1/charges/{july['charge']}", july_refunded)
     serve(recorded_stripe, f"/v1/payment_intents/{july['intent']}", payment_intent_obj(
-        july["intent"], 4_000, "USD", "succeeded", {"remittance_id": r0["id"]}, latest_charge=stripe_payment_july))
+        july["intent"], 4_000, "USD", "succeeded", {"remittance_id": r0["id"]}, latest_charge=july_refunded))
     po, po_bt = payout(15_902)
     covered = [po_bt, refund_bt, *(p["bt"] for p in reversed(charges))]
     serve_list(covered, po["id"])
