@@ -36,7 +36,7 @@ def remittance(r: Remittance, today: date) -> dict[str, Any]:
         "amount_due_minor": r.amount_due_minor, "amount_funded_minor": r.amount_funded_minor,
         "short_minor": max(0, r.amount_due_minor - r.amount_funded_minor),
         "credit_minor": max(0, r.amount_funded_minor - r.amount_due_minor),
-        "due_date": r.due_date, "created_at": r.created_at,
+        "reopened_minor": r.reopened_minor, "due_date": r.due_date, "created_at": r.created_at,
     }
 
 

@@ -16,7 +16,7 @@ Without a gateway it still reports remittances, unmatched money and the ledger's
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -36,6 +36,8 @@ from ledger.services.stripe_settlement import (
 from ledger.tables import Reconciliation, StripeBalanceTransaction, StripePayout
 
 PAGE = 100
+#: how far before the cursor's time a run reads again (same-second transactions list in any order)
+OVERLAP = timedelta(minutes=5)
 #: balance transaction types booked through a charge (Stripe: ``charge``; ``payment`` for some methods)
 CHARGE_TYPES = frozenset({"charge", "payment"})
 REFUND_TYPES = frozenset({"refund", "payment_refund", "payment_failure_refund"})
@@ -64,24 +66,39 @@ def run_reconciliation(db: Database, clock: Callable[[], datetime], gateway: Pay
 
 def sync_stripe(db: Database, gateway: PaymentsGateway, clock: Callable[[], datetime],
                 cursor: str | None) -> dict[str, Any]:
-    """Read and book Stripe's balance transactions newer than ``cursor``, then reconcile payouts."""
+    """Read and book Stripe's balance transactions newer than ``cursor``, then reconcile payouts.
+
+    Pages newest first until a transaction older than the cursor's by ``OVERLAP`` (or the
+    cursor itself, when its time is unknown): transactions created in the same second can
+    be listed in any order, so a few already booked are read again and skipped.
+    """
+    cutoff = None
+    if cursor is not None:
+        created = db.read(lambda s: s.scalar(select(col(StripeBalanceTransaction.created)).where(
+            col(StripeBalanceTransaction.id) == cursor)))
+        cutoff = created - OVERLAP if created is not None else None
     new: list[BalanceTransactionInfo] = []
+    newest: str | None = None
     starting_after: str | None = None
     reached = False
     while not reached:
         page = gateway.list_balance_transactions(limit=PAGE, starting_after=starting_after)
+        booked = db.read(lambda s, ids=[bt.id for bt in page.data]: _matched_ids(s, ids))  # type: ignore[misc]
         for bt in page.data:
-            if bt.id == cursor:
+            newest = newest or bt.id
+            if (cutoff is None and bt.id == cursor) or (cutoff is not None and bt.created is not None
+                                                        and bt.created < cutoff):
                 reached = True
                 break
-            new.append(bt)
+            if bt.id not in booked:
+                new.append(bt)
         if not page.has_more or not page.data:
             break
         starting_after = page.data[-1].id
     for bt in reversed(new):
         book_balance_transaction(db, gateway, clock, bt)
     payouts = reconcile_payouts(db, gateway, clock)
-    return {"cursor_before": cursor, "cursor_after": new[0].id if new else cursor,
+    return {"cursor_before": cursor, "cursor_after": newest or cursor,
             "transactions_read": len(new), "payouts_reconciled": payouts}
 
 

@@ -129,6 +129,8 @@ class RemittanceOut(Schema):
     amount_funded_minor = fields.Integer()
     short_minor = fields.Integer()
     credit_minor = fields.Integer()
+    #: owed again after a refund or lost dispute of money that had made contributions available
+    reopened_minor = fields.Integer()
     due_date = fields.Date()
     created_at = Timestamp()
 

@@ -32,6 +32,7 @@ class ReconciliationOut(Schema):
     remittances = fields.List(fields.Dict())
     remittance_statuses = fields.List(fields.Dict())
     totals = fields.List(fields.Dict())
+    payouts = fields.List(fields.Dict())
     activity = fields.List(fields.Dict())
     exceptions = fields.List(fields.Dict())
     checks = fields.List(fields.Dict())

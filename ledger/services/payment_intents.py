@@ -175,12 +175,19 @@ def post_self_contribution(db: Database, gateway: PaymentsGateway | None, princi
         return row, True
 
     contribution, created = db.transaction(run)
-    if gateway is None or contribution.status != "pending":
+    if gateway is None:
         return SelfContributionResult(contribution, created, None)
     amount = charge_amount(contribution.amount_minor, contribution.currency)
     rows = db.read(lambda s: list(s.scalars(
         select(StripePayment).where(col(StripePayment.contribution_id) == contribution.id)
         .order_by(col(StripePayment.seq).desc()))))
+    if contribution.status != "pending":  # paid already: the same answer again, the intent that paid it
+        paid = next((r for r in rows if r.received_booked_minor > 0), rows[0] if rows else None)
+        if paid is None:
+            return SelfContributionResult(contribution, created, None)
+        return SelfContributionResult(contribution, created, IntentResult(
+            paid.id, gateway.retrieve_payment_intent(paid.id).client_secret, paid.amount_minor,
+            contribution.currency, contribution.remittance_id))
     metadata = {"remittance_id": contribution.remittance_id, "contribution_id": contribution.id,
                 "member_id": member_id}
     info, key = _reuse_or_create(gateway, rows, amount, contribution.currency,

@@ -57,6 +57,15 @@ def build_report(session: Session, today: date, since: datetime | None, now: dat
     statuses, by_status, exceptions = _remittances(session, today)
     exceptions += _unmatched_money(session) + _stripe_exceptions(session, stripe.get("configured", False))
     checks = [check(session) for check in CHECKS]
+    totals = _totals(session)
+    if stripe.get("configured"):
+        # payouts and the balance may differ while a payout is in transit (Stripe takes it
+        # when created, the ledger books it when paid); the rest must match to the cent
+        exceptions += [{"type": "stripe_totals_differ", "currency": t["currency"], "line": line,
+                        "ledger_minor": t["ledger"][line], "stripe_minor": t["stripe"][line],
+                        "difference_minor": t["difference"][line]}
+                       for t in totals for line in ("charges", "refunds", "disputes", "fees")
+                       if t["difference"][line]]
     exceptions += [{"type": "check_failed", "name": c.name, "detail": c.detail} for c in checks if not c.ok]
     return {
         "period": {"from": since.isoformat().replace("+00:00", "Z") if since else None,
@@ -64,7 +73,8 @@ def build_report(session: Session, today: date, since: datetime | None, now: dat
         "stripe": stripe,
         "remittances": by_status,
         "remittance_statuses": statuses,
-        "totals": _totals(session),
+        "totals": totals,
+        "payouts": _payouts(session),
         "activity": _activity(session, since, now),
         "exceptions": exceptions,
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
@@ -101,6 +111,15 @@ def _remittances(session: Session, today: date) -> tuple[list[dict[str, Any]], l
         if status in ("overdue", "overfunded", "partially_funded"):
             exceptions.append({"type": f"remittance_{status}", **entry})
     return statuses, sorted(groups.values(), key=lambda g: (g["currency"], g["status"])), exceptions
+
+
+def _payouts(session: Session) -> list[dict[str, Any]]:
+    """Every payout: its amount against the balance transactions it carried."""
+    return [{"payout_id": p.id, "currency": p.currency, "status": p.status, "amount_minor": p.amount_minor,
+             "booked_minor": p.booked_minor, "transactions": p.transactions_count,
+             "transactions_net_minor": p.transactions_net_minor, "difference_minor": p.difference_minor,
+             "reconciled": p.reconciled_at is not None}
+            for p in session.scalars(select(StripePayout).order_by(col(StripePayout.seq)))]
 
 
 def _unmatched_money(session: Session) -> list[dict[str, Any]]:
