@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from schemas.common import ListQuery, StrictSchema
 from schemas.fields import Currency, Minor, StrictInteger, Text, Timestamp
@@ -84,10 +87,26 @@ class WithdrawalLimitOut(Schema):
     created_at = Timestamp()
 
 
-class LimitQuery(ListQuery):
-    """``?tax_year=`` plus paging."""
+YEAR_TEXT = re.compile(r"[0-9]{4}")
 
-    tax_year = StrictInteger(1900, 9999)
+
+class YearQuery(fields.Integer):
+    """A year in a query string: exactly four ASCII digits, 1900-9999 (a query value is text,
+    so the JSON-body ``StrictInteger`` would refuse every value)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(1900, 9999), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if not isinstance(value, str) or not YEAR_TEXT.fullmatch(value):
+            raise ValidationError("Must be a year written YYYY.")
+        return int(value)
+
+
+class LimitQuery(ListQuery):
+    """``?tax_year=`` (YYYY) plus paging."""
+
+    tax_year = YearQuery()
 
 
 class StatementQuery(StrictSchema):

@@ -123,7 +123,7 @@ def get_tax_summary(query: dict[str, Any], member_id: str, year: str) -> Any:
     """A year (``YYYY``) for tax time: what each contributor paid in, interest, withdrawals."""
     caller = require_role("admin", "member")
     settings = state().settings
-    if len(year) != 4 or not year.isdigit():
+    if len(year) != 4 or not (year.isascii() and year.isdigit()):
         raise ValidationError("year must be YYYY", {"year": ["Must be YYYY."]})
     return statements.tax_summary(db(), caller, member_id, int(year), query.get("currency") or settings.currency,
                                   settings.timezone, today())

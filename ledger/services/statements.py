@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
@@ -31,6 +32,8 @@ from ledger.tables import Account, Entry, Withdrawal
 
 #: entry kinds that are money a contributor (or the member) put in, net of voids
 CONTRIBUTED = ("contribution", "contribution_void", "stipend")
+#: ``YYYY-MM`` in ASCII digits (``str.isdigit`` would let "２０２６" or "²" through)
+MONTH_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}")
 
 
 def _first_instant(year: int, month: int, tz: ZoneInfo) -> datetime:
@@ -42,7 +45,7 @@ def month_bounds(month: str, tz: ZoneInfo, today: date) -> tuple[datetime, datet
 
     ValidationError for text that is not ``YYYY-MM`` or a month that has not begun.
     """
-    if len(month) != 7 or month[4] != "-" or not (month[:4] + month[5:]).isdigit() or not 1 <= int(month[5:]) <= 12:
+    if not MONTH_TEXT.fullmatch(month) or not 1 <= int(month[5:]) <= 12:
         raise ValidationError("month must be YYYY-MM", {"month": ["Must be YYYY-MM."]})
     year, number = int(month[:4]), int(month[5:])
     if year < 1900 or (year, number) > (today.year, today.month):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +29,7 @@ from ledger.money import BUCKETS
 from ledger.postings import STATES
 from ledger.services.keys import create_key
 from tests.conftest import DEFAULT_NOW, Caller, Clock, new_caller
-from tests.scenarios.helpers import assert_books_balance, get, line, platform, remit
+from tests.scenarios.helpers import assert_books_balance, contribute, get, line, make_plan, platform, remit
 from tests.scenarios.withdrawal_helpers import (
     act,
     balances,
@@ -94,8 +94,10 @@ def june_scenario(app: Flask, admin: Caller, clock: Clock) -> June:
         rate = admin.post("/v1/crediting-rates", {"bucket": bucket, "annual_rate_bps": 400,
                                                   "effective_from": "2026-01-01"})
         assert rate.status_code == 201, rate.json
-    dash = platform(app, admin, "dash", **{"dash-4pct": {}})
-    ride = platform(app, admin, "ride", **{"ride-3pct": {"rate_bps": 300}})
+    dash = platform(app, admin, "dash")
+    make_plan(admin, "dash", "dash-4pct")
+    ride = platform(app, admin, "ride")
+    make_plan(admin, "ride", "ride-3pct", rate_bps=300)
     member_id = new_member(admin, birth_year=1980)
     link(admin, "dash", "d-1", member_id)
     link(admin, "ride", "r-1", member_id)
@@ -217,9 +219,7 @@ def test_june_statement_with_two_platforms_a_funding_interest_and_withdrawals_ba
     last_second = [(e["bucket"], e["balance"], e["amount_minor"]) for e in body["entries"]
                    if e["effective_at"] == "2026-06-30T23:59:59Z"]
     assert sorted(last_second) == [("healthcare", "available", -1_000), ("healthcare", "held", 1_000)]
-    kinds = defaultdict(int)
-    for e in body["entries"]:
-        kinds[e["kind"]] += 1
+    kinds = Counter(e["kind"] for e in body["entries"])
     assert dict(kinds) == {"interest": 3, "contribution": 6, "funding_applied": 6, "withdrawal_held": 8,
                            "withdrawal_completed": 1, "withdrawal_cancelled": 2}
     assert_books_balance(admin)
@@ -275,6 +275,32 @@ def test_the_csv_statement_holds_the_same_figures(app: Flask, admin: Caller, clo
     for r in by_line["entry"]:
         moved[(r["bucket"], r["balance"])] += int(r["amount_minor"])
     assert all(opening[key] + moved[key] == closing[key] for key in opening)
+
+
+def test_a_reversal_in_the_month_nets_out_of_the_contributor_s_total(app: Flask, admin: Caller) -> None:
+    """Reports of $1,000.00 (4,000) and $500.00 (2,000) in July; reversing the second voids
+    the period's two contributions and posts 4,000 again (DOMAIN.md "Reversal"): the month's
+    total from dash is 4,000, net of the voids, and the pending closing is 2,000 / 1,200 / 800."""
+    dash = platform(app, admin, "dash")
+    make_plan(admin, "dash", "dash-4pct")
+    member_id = new_member(admin)
+    link(admin, "dash", "d-1", member_id)
+    days = {"period_start": "2026-07-01", "period_end": "2026-07-10"}
+    contribute(dash, line("a", "d-1", "dash-4pct", 100_000, **days))
+    second = contribute(dash, line("b", "d-1", "dash-4pct", 50_000, **days))
+    reversal = dash.post(f"/v1/contributions/{second['id']}/reversal", {"reason": "sent in error"})
+    assert reversal.status_code == 201, reversal.json
+    assert reversal.json["replacement"]["amount_minor"] == 4_000
+
+    body = statement(admin, member_id, "2026-07")
+
+    assert_balances_to_the_cent(body)
+    assert body["totals_by_contributor"] == [{"contributor_id": "dash", "amount_minor": 4_000}]
+    assert side(body, "closing") == {"healthcare": {"pending": 2_000, "available": 0, "held": 0},
+                                     "retirement": {"pending": 1_200, "available": 0, "held": 0},
+                                     "training": {"pending": 800, "available": 0, "held": 0}}
+    assert Counter(e["kind"] for e in body["entries"]) == {"contribution": 9, "contribution_void": 6}
+    assert side(body, "closing") == from_balances(balances(admin, member_id))
 
 
 def test_a_member_reads_their_own_statement_the_same_as_an_administrator(

@@ -610,6 +610,21 @@ def test_a_second_limit_for_the_same_bucket_purpose_year_and_coverage_is_409(adm
     assert len(get(admin, "/v1/withdrawal-limits")["data"]) == 4
 
 
+def test_the_same_limit_posted_eight_times_at_once_is_recorded_once(admin: Caller, live_server: str) -> None:
+    """The unique bucket/purpose/year/coverage: a concurrent twin gets 409, never a 500."""
+    body = {"bucket": "healthcare", "purpose": "hsa_transfer", "tax_year": 2026, "limit_minor": HSA_FAMILY_2026,
+            "coverage": "family", "catch_up": [{"min_age": 55, "extra_minor": HSA_CATCH_UP_55}]}
+
+    def one() -> requests.Response:
+        with requests.Session() as session:
+            return post_json(session, f"{live_server}/v1/withdrawal-limits", admin.key, body)
+
+    responses = all_at_once([one] * 8)
+
+    assert Counter(r.status_code for r in responses) == {201: 1, 409: 7}, [r.json() for r in responses]
+    assert len(get(admin, "/v1/withdrawal-limits?tax_year=2026")["data"]) == 1
+
+
 @pytest.mark.parametrize(("body", "field"), [
     ({"bucket": "retirement", "purpose": "ira_transfer", "coverage": "family"}, "coverage"),
     ({"bucket": "healthcare", "purpose": "premium", "coverage": "self_only"}, "coverage"),

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 from flask import Flask
 from sqlalchemy import select
+from sqlmodel import col
 
 from ledger.db import Database
 from ledger.money import BUCKETS
@@ -182,8 +183,8 @@ def entries_of(caller: Caller, member_id: str) -> list[dict[str, Any]]:
 
 def cash_minor(database: Database, where: str = "bank", currency: str = "USD") -> int:
     """The fund's cash account ``cash:{where}`` (read from the database: no endpoint shows it)."""
-    value = database.read(lambda s: s.scalar(select(Account.balance_minor).where(
-        Account.name == f"cash:{where}", Account.currency == currency)))
+    value = database.read(lambda s: s.scalar(select(col(Account.balance_minor)).where(
+        col(Account.name) == f"cash:{where}", col(Account.currency) == currency)))
     return int(value or 0)
 
 
