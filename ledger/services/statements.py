@@ -118,6 +118,17 @@ def _by_contributor(entries: list[MemberEntry]) -> list[dict[str, Any]]:
             for c, amount in sorted(totals.items(), key=lambda item: (item[0] is None, item[0] or ""))]
 
 
+def _paid_in(entries: list[MemberEntry]) -> list[dict[str, Any]]:
+    """What each contributor (null: the member) paid in: money that became available in the
+    period because its contributor's money arrived (pending contributions are not paid yet)."""
+    totals: dict[str | None, int] = defaultdict(int)
+    for e in entries:
+        if e.balance == "available" and e.kind == "funding_applied":
+            totals[e.contributor_id] += e.amount_minor
+    return [{"contributor_id": c, "amount_minor": amount}
+            for c, amount in sorted(totals.items(), key=lambda item: (item[0] is None, item[0] or ""))]
+
+
 def statement_csv(body: dict[str, Any]) -> str:
     """A statement as CSV: one row per opening balance, entry and closing balance."""
     out = io.StringIO()
@@ -142,8 +153,9 @@ def statement_csv(body: dict[str, Any]) -> str:
 
 def tax_summary(db: Database, principal: Principal, member_id: str, year: int, currency: str, tz: ZoneInfo,
                 today: date) -> dict[str, Any]:
-    """A year's summary for tax time: what each contributor paid in, interest credited,
-    and withdrawals by bucket and purpose (completed and still held)."""
+    """A year's summary for tax time: what each contributor paid in (contributions funded in
+    the year), interest credited, and withdrawals by bucket and purpose (completed and still
+    held)."""
     if not 1900 <= year <= today.year:
         raise ValidationError("that year has not begun", {"year": ["Must not be after the current year."]})
     start, end = _first_instant(year, 1, tz), _first_instant(year + 1, 1, tz)
@@ -166,7 +178,7 @@ def tax_summary(db: Database, principal: Principal, member_id: str, year: int, c
                 .group_by(col(Withdrawal.bucket), col(Withdrawal.purpose), col(Withdrawal.status))):
             withdrawals[(bucket, purpose)][f"{status}_minor"] += int(amount)
         return {"member_id": member_id, "year": year, "currency": currency,
-                "totals_by_contributor": _by_contributor(entries), "interest_minor": interest,
+                "totals_by_contributor": _paid_in(entries), "interest_minor": interest,
                 "withdrawals": [{"bucket": b, "purpose": p, **v} for (b, p), v in sorted(withdrawals.items())]}
 
     return db.read(run)
