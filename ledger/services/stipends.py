@@ -1,7 +1,8 @@
 """Employer stipends: ``flat_per_period`` plans paid on a schedule (DOMAIN.md "Accrual", last point).
 
 At each plan period's end, every member enrolled with the plan's contributor during the
-period is owed ``amount_minor x days enrolled / days in the period``, rounded half-up once
+period is owed ``amount_minor x days enrolled / days in the period``, counting only days from
+the plan's ``effective_from`` (a plan starting mid-period pays that part), rounded half-up once
 (DOMAIN.md "Money"), split by the plan's allocation (or the member's election under
 ``member_election``) with the largest remainder. It is posted into the contributor's
 monthly remittance of the period's last month, pending until the employer pays. Each
@@ -75,7 +76,8 @@ def pay_period(session: Session, plan_id: str, start: date, end: date, tz: ZoneI
         if member_id in paid:
             continue
         paid.add(member_id)
-        first_day = max(start, created_at.astimezone(tz).date())
+        # days enrolled while the plan is in force: a plan does not pay before its effective_from
+        first_day = max(start, plan.effective_from, created_at.astimezone(tz).date())
         amount = stipend_minor(int(plan.amount_minor or 0), (end - first_day).days + 1, period_days)
         weights = fixed
         if plan.allocation_mode == "member_election":

@@ -11,7 +11,9 @@ database, since the API does not show it.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -33,6 +35,7 @@ from tests.scenarios.helpers import contribute, enroll, line, platform
 #: actual/365 in basis points: a day's interest numerator is balance x rate_bps, over this
 DAY = 3_650_000
 LOS_ANGELES = ZoneInfo("America/Los_Angeles")
+UTC_ZONE = ZoneInfo("UTC")
 ALL_HEALTHCARE = {"healthcare": 10_000, "retirement": 0, "training": 0}
 #: a plan paying 100% of pre-tip earnings into healthcare: a report of N funds N into healthcare
 FULL_PAY = {"rate_bps": 10_000, "allocation": ALL_HEALTHCARE, "effective_from": "2020-01-01"}
@@ -64,23 +67,29 @@ def payer(app: Flask, admin: Caller, contributor_id: str = "acme") -> Caller:
 
 
 def make_available(admin: Caller, caller: Caller, clock: Clock, worker_ref: str, amount_minor: int,
-                   tz: ZoneInfo = ZoneInfo("UTC"), contributor_id: str = "acme") -> str:
-    """Enroll ``worker_ref`` and make ``amount_minor`` available in its healthcare bucket now
-    (a report in the clock's business month, funded in full at ``clock.now``); returns the member id."""
+                   tz: ZoneInfo = UTC_ZONE, plan_id: str = "acme-full", currency: str = "USD",
+                   received_at: datetime | None = None) -> str:
+    """Enroll ``worker_ref`` and make ``amount_minor`` available now, split by ``plan_id``'s
+    allocation (all healthcare by default): a report in the clock's business month under a
+    plan paying 100% of earnings, funded in full at ``clock.now`` (the transfer ``received_at``,
+    default now). Returns the member id."""
     member_id = enroll(caller, worker_ref)
     today = clock.now.astimezone(tz).date()
-    body = line(f"{worker_ref}:{today}", worker_ref, f"{contributor_id}-full", amount_minor,
-                period_start=today.replace(day=1).isoformat(), period_end=today.isoformat())
+    body = line(f"{worker_ref}:{today}", worker_ref, plan_id, amount_minor,
+                period_start=today.replace(day=1).isoformat(), period_end=today.isoformat(), currency=currency)
     made = contribute(caller, body)
     assert made["amount_minor"] == amount_minor
-    record_funds(admin, made["remittance_id"], amount_minor, clock, f"wire-{worker_ref}-{today}")
+    record_funds(admin, made["remittance_id"], amount_minor, clock, f"wire-{worker_ref}-{today}", currency,
+                 received_at)
     return member_id
 
 
-def record_funds(admin: Caller, remittance_id: str, amount_minor: int, clock: Clock, reference: str) -> dict[str, Any]:
-    """A bank transfer received now for a remittance."""
+def record_funds(admin: Caller, remittance_id: str, amount_minor: int, clock: Clock, reference: str,
+                 currency: str = "USD", received_at: datetime | None = None) -> dict[str, Any]:
+    """A bank transfer for a remittance, recorded now (received now unless ``received_at`` says earlier)."""
     response = admin.post(f"/v1/remittances/{remittance_id}/fundings", {
-        "amount_minor": amount_minor, "currency": "USD", "reference": reference, "received_at": zulu(clock.now)})
+        "amount_minor": amount_minor, "currency": currency, "reference": reference,
+        "received_at": zulu(received_at or clock.now)})
     assert response.status_code == 201, response.json
     result: dict[str, Any] = response.json
     return result
@@ -127,9 +136,9 @@ def accrual_row(database: Database, member_id: str, bucket: str = "healthcare") 
     return AccrualRow(row[0], row[1], row[2])
 
 
-def available(admin: Caller, member_id: str, as_of: str | None = None) -> tuple[int, int, int]:
-    """A member's available (healthcare, retirement, training), now or ``as_of``."""
-    response = admin.get(f"/v1/members/{member_id}/balances" + (f"?as_of={as_of}" if as_of else ""))
+def available(admin: Caller, member_id: str, as_of: str | None = None, currency: str = "USD") -> tuple[int, int, int]:
+    """A member's available (healthcare, retirement, training) in ``currency``, now or ``as_of``."""
+    response = admin.get(f"/v1/members/{member_id}/balances?currency={currency}" + (f"&as_of={as_of}" if as_of else ""))
     assert response.status_code == 200, response.json
     b = response.json["buckets"]
     return (b["healthcare"]["available_minor"], b["retirement"]["available_minor"], b["training"]["available_minor"])
@@ -161,10 +170,26 @@ def simulate(principal: int, bps: int, first: date, last: date) -> tuple[list[tu
     return posted, whole, carry
 
 
+def together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` in threads released by one barrier (as processes starting at once);
+    their results, or the exceptions they raised, in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def go(call: Callable[[], Any]) -> Any:
+        barrier.wait(timeout=30)
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - the caller inspects it
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(go, calls))
+
+
 @pytest.fixture
 def ctx(database: Database, clock: Clock) -> JobContext:
     """The jobs' context over the test database: the test clock, UTC, due day 15, no gateway."""
-    return JobContext(database, clock, ZoneInfo("UTC"))
+    return JobContext(database, clock, UTC_ZONE)
 
 
 @pytest.fixture
