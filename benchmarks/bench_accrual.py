@@ -1,6 +1,6 @@
 """Benchmark of the daily accrual job over many member buckets; prints figures, asserts nothing.
 
-    python benchmarks/bench_accrual.py [--buckets 1000000] [--sqlite 30000] [--keep] [--explain 1,2,4]
+    python benchmarks/bench_accrual.py [--buckets 1000000] [--sqlite 30000] [--keep] [--vacuum] [--explain 1,2,4]
 
 On a PostgreSQL database of its own (``PBL_TEST_POSTGRES_URL`` names the server; dropped at
 the end unless ``--keep``), migrated, it loads with ``INSERT ... SELECT generate_series`` (not
@@ -15,8 +15,10 @@ so the ledger's verify checks hold), and a crediting rate for each bucket. Then 
 5. the month end again (already accrued: nothing to do), and ``accrue_day`` run directly on it,
 6. the first ordinary day after the month end (entries have doubled).
 
-It prints seconds and buckets per second per step, then checks the result against an
-independent computation (interest posted and carry per bucket) and times ``verify``.
+It prints seconds and buckets per second per step; after step 5 it checks the interest posted
+and every bucket's carry against an independent computation, and at the end times ``verify``.
+``--vacuum`` runs VACUUM ANALYZE (not measured) before each step, as autovacuum would between two
+daily runs (without it, each day's dead row versions stay: a server with autovacuum off).
 ``--sqlite N`` runs the same on a temporary SQLite file with N buckets. ``--explain 1,2`` (PostgreSQL)
 prints the plans of every statement of those steps (auto_explain, with ANALYZE: slower).
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 import uuid
@@ -173,7 +176,7 @@ def check(engine: Engine) -> dict[str, int]:
             "WHERE a.name = 'interest_expense'")).one()
         interest_legs = conn.execute(sa.text("SELECT COUNT(*) FROM entries WHERE kind = 'interest'")).scalar_one()
     return {"expected_interest": int(row[0] or 0), "posted_interest": int(posted[0]),
-            "interest_transactions": int(posted[1]), "interest_legs": int(interest_legs),
+            "interest_transactions": int(posted[1]), "interest_entries": int(interest_legs),
             "carry_mismatches": int(row[1] or 0), "buckets_without_accrual": int(row[2] or 0)}
 
 
@@ -199,8 +202,19 @@ def explained(engine: Engine) -> Iterator[None]:
         engine.dispose()
 
 
-def step(label: str, fn: Callable[[], dict[str, Any]], buckets: int, explain: Callable[[], Any] | None = None) -> None:
-    """Run and time one step; with ``explain`` (a context manager factory) print its plans too."""
+def vacuum(engine: Engine) -> None:
+    """What autovacuum would have done between two daily runs (not measured)."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE accruals, accounts, entries, ledger_transactions"))
+
+
+def step(label: str, fn: Callable[[], dict[str, Any]], buckets: int, explain: Callable[[], Any] | None = None,
+         before: Callable[[], None] | None = None) -> None:
+    """Run and time one step (after ``before``, not timed); with ``explain`` (a context manager
+    factory) print its plans too."""
+    if before:
+        before()
     with explain() if explain else nullcontext():
         began = time.perf_counter()
         counts = fn()
@@ -211,8 +225,9 @@ def step(label: str, fn: Callable[[], dict[str, Any]], buckets: int, explain: Ca
           f"  {interest}", flush=True)
 
 
-def bench(kind: str, buckets: int, keep: bool, explain: frozenset[str]) -> None:
-    print(f"{kind}: {buckets:,} member buckets ({-(-buckets // 3):,} members x 3)", flush=True)
+def bench(kind: str, buckets: int, keep: bool, explain: frozenset[str], vacuum_between: bool) -> None:
+    note = ", VACUUM ANALYZE before each step" if vacuum_between and kind == "postgresql" else ""
+    print(f"{kind}: {buckets:,} member buckets ({-(-buckets // 3):,} members x 3){note}", flush=True)
     with fresh_database(kind, keep) as url:
         engine = make_engine(url)
         began = time.perf_counter()
@@ -233,17 +248,19 @@ def bench(kind: str, buckets: int, keep: bool, explain: frozenset[str]) -> None:
         def plans(number: str) -> Callable[[], AbstractContextManager[None]] | None:
             return (lambda: explained(engine)) if number in explain and kind == "postgresql" else None
 
+        before = (lambda: vacuum(engine)) if vacuum_between else None
+
         ordinary = SEED_DAY + timedelta(days=1)
-        step(f"1. first date {SEED_DAY} (creates accruals)", through(SEED_DAY), buckets, plans("1"))
-        step(f"2. ordinary day {ordinary}", through(ordinary), buckets, plans("2"))
+        step(f"1. first date {SEED_DAY} (creates accruals)", through(SEED_DAY), buckets, plans("1"), before)
+        step(f"2. ordinary day {ordinary}", through(ordinary), buckets, plans("2"), before)
         second = ordinary + timedelta(days=1)
-        step(f"3. ordinary day {second}", through(second), buckets, plans("3"))
-        step(f"4. month end {MONTH_END} (posts interest)", through(MONTH_END), buckets, plans("4"))
-        step("5a. month end again (accrue_through)", through(MONTH_END), buckets, plans("5a"))
-        step("5b. month end again (accrue_day directly)", lambda: again(MONTH_END), buckets, plans("5b"))
+        step(f"3. ordinary day {second}", through(second), buckets, plans("3"), before)
+        step(f"4. month end {MONTH_END} (posts interest)", through(MONTH_END), buckets, plans("4"), before)
+        step("5a. month end again (accrue_through)", through(MONTH_END), buckets, plans("5a"), before)
+        step("5b. month end again (accrue_day directly)", lambda: again(MONTH_END), buckets, plans("5b"), before)
         found = check(engine)
         after = MONTH_END + timedelta(days=1)
-        step(f"6. ordinary day {after} (after the post)", through(after), buckets, plans("6"))
+        step(f"6. ordinary day {after} (after the post)", through(after), buckets, plans("6"), before)
         ok = (found["posted_interest"] == found["expected_interest"] and not found["carry_mismatches"]
               and not found["buckets_without_accrual"])
         print(f"  check after the month end: {'ok' if ok else 'MISMATCH'} {found}", flush=True)
@@ -251,7 +268,8 @@ def bench(kind: str, buckets: int, keep: bool, explain: frozenset[str]) -> None:
         checks = verify(db)
         failed = [c.name for c in checks if not c.ok]
         print(f"  verify: {'ok' if not failed else 'FAILED ' + ', '.join(failed)} "
-              f"({time.perf_counter() - began:.1f} s)", flush=True)
+              f"({time.perf_counter() - began:.1f} s); peak RSS of this process so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB", flush=True)
         engine.dispose()
 
 
@@ -260,13 +278,15 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, default=1_000_000, help="PostgreSQL member buckets (0: skip)")
     parser.add_argument("--sqlite", type=int, default=0, metavar="N", help="also run on SQLite with N buckets")
     parser.add_argument("--keep", action="store_true", help="keep the database(s)")
+    parser.add_argument("--vacuum", action="store_true",
+                        help="VACUUM ANALYZE (not measured) before each step, as autovacuum would between days")
     parser.add_argument("--explain", default="", metavar="STEPS",
                         help="print the plans of these steps, e.g. 1,2,4 (PostgreSQL, EXPLAIN ANALYZE)")
     args = parser.parse_args()
     if args.buckets:
-        bench("postgresql", args.buckets, args.keep, frozenset(args.explain.split(",")) - {""})
+        bench("postgresql", args.buckets, args.keep, frozenset(args.explain.split(",")) - {""}, args.vacuum)
     if args.sqlite:
-        bench("sqlite", args.sqlite, args.keep, frozenset())
+        bench("sqlite", args.sqlite, args.keep, frozenset(), False)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import CursorResult, Table, and_, case, exists, func, insert, inspect, literal, select, update
+from sqlalchemy import CursorResult, Table, and_, case, func, insert, inspect, literal, select, update
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
@@ -118,12 +118,16 @@ def accrue_day(session: Session, day: date, tz: ZoneInfo, rates: dict[str, list[
     """
     previous = day - timedelta(days=1)
     boundary = start_of(day + timedelta(days=1), tz)
-    seen = exists().where(ACCRUALS.c.account_seq == ACCOUNTS.c.seq)
+    # EXCEPT, not NOT EXISTS: with accruals empty (or small) by its statistics, PostgreSQL plans
+    # NOT EXISTS as a nested loop rescanning accruals, which this INSERT grows, once per account:
+    # quadratic (60,000 new buckets took 23 s). EXCEPT reads accruals once, before inserting.
+    new = (select(ACCOUNTS.c.seq).where(ACCOUNTS.c.kind == "member", ACCOUNTS.c.state == "available")
+           .except_(select(ACCRUALS.c.account_seq)).subquery())
     session.execute(insert(ACCRUALS).from_select(
         ["account_seq", "member_id", "bucket", "currency", "last_accrued_date", "carry_numerator", "accrued_minor"],
         select(ACCOUNTS.c.seq, ACCOUNTS.c.member_id, ACCOUNTS.c.bucket, ACCOUNTS.c.currency, literal(previous),
                literal(0), literal(0))
-        .where(ACCOUNTS.c.kind == "member", ACCOUNTS.c.state == "available", ~seen)))
+        .join(new, new.c.seq == ACCOUNTS.c.seq)))
     bps = {bucket: rate_on(rates, bucket, day) for bucket in BUCKETS}
     due = ACCRUALS.c.last_accrued_date == previous
     if not any(bps.values()):
