@@ -9,10 +9,11 @@ a month ``accrued_minor`` is posted to the bucket from ``interest_expense``, eff
 first instant of the next month; the fraction stays in the carry.
 
 It works in sets (DESIGN.md "Jobs"): per date one INSERT (buckets seen for the first time),
-one UPDATE over every bucket, and at month end one ``UPDATE ... RETURNING`` that claims the
-amounts to post. A bucket's ``last_accrued_date`` makes each date count once: the UPDATE
-only touches buckets accrued through the day before, so running a date again, or two
-processes at once, accrues nothing twice, and the month-end claim posts each amount once.
+one UPDATE over every bucket, and at month end a ``SELECT ... FOR UPDATE`` and an UPDATE that
+claim the amounts to post (dates on which every rate is 0 move in one step). A bucket's
+``last_accrued_date`` makes each date count once: the UPDATE only touches buckets accrued
+through the day before, so running a date again, or two processes at once, accrues nothing
+twice, and the month-end claim posts each amount once.
 """
 
 from __future__ import annotations
@@ -100,24 +101,39 @@ def accrue_through(db: Database, through: date, tz: ZoneInfo, clock: Callable[[]
     rates = db.read(rates_by_bucket)
     day = start
     while day <= through:
-        touched, posted = db.transaction(lambda s, d=day: accrue_day(s, d, tz, rates, clock()))  # type: ignore[misc]
-        counts["dates"] += 1
+        until = zero_rate_run_end(rates, day, through)
+        touched, posted = db.transaction(
+            lambda s, d=day, u=until: accrue_day(s, d, tz, rates, clock(), until=u))  # type: ignore[misc]
+        counts["dates"] += (until - day).days + 1
         counts["buckets"] = max(counts["buckets"], touched)
         for currency, amount in posted.items():
             counts["postings"] += 1
             counts["interest_minor"][currency] = counts["interest_minor"].get(currency, 0) + amount
-        day += timedelta(days=1)
+        day = until + timedelta(days=1)
     return counts
 
 
+def zero_rate_run_end(rates: dict[str, list[tuple[date, int]]], day: date, through: date) -> date:
+    """The last date from ``day`` on that can be accrued with ``day`` in one step: while every
+    rate is 0 nothing accrues, so those dates only move ``last_accrued_date`` (up to a month
+    end, which may still post what the month earned before). Else ``day`` itself."""
+    until = day
+    while (until < through and not is_month_end(until)
+           and not any(rate_on(rates, b, d) for b in BUCKETS for d in (until, until + timedelta(days=1)))):
+        until += timedelta(days=1)
+    return until
+
+
 def accrue_day(session: Session, day: date, tz: ZoneInfo, rates: dict[str, list[tuple[date, int]]],
-               now: datetime) -> tuple[int, dict[str, int]]:
+               now: datetime, until: date | None = None) -> tuple[int, dict[str, int]]:
     """Accrue ``day`` for every bucket accrued through the day before; post at month end.
 
-    Returns (buckets accrued, {currency: minor units posted}).
+    ``until``: the last of a run of dates on which every rate is 0 (``zero_rate_run_end``),
+    all accrued at once. Returns (buckets accrued, {currency: minor units posted}).
     """
+    until = until or day
     previous = day - timedelta(days=1)
-    boundary = start_of(day + timedelta(days=1), tz)
+    boundary = start_of(until + timedelta(days=1), tz)
     # EXCEPT, not NOT EXISTS: with accruals empty (or small) by its statistics, PostgreSQL plans
     # NOT EXISTS as a nested loop rescanning accruals, which this INSERT grows, once per account:
     # quadratic (60,000 new buckets took 23 s). EXCEPT reads accruals once, before inserting.
@@ -131,7 +147,7 @@ def accrue_day(session: Session, day: date, tz: ZoneInfo, rates: dict[str, list[
     bps = {bucket: rate_on(rates, bucket, day) for bucket in BUCKETS}
     due = ACCRUALS.c.last_accrued_date == previous
     if not any(bps.values()):
-        touched = _rowcount(session.execute(update(ACCRUALS).where(due).values(last_accrued_date=day)))
+        touched = _rowcount(session.execute(update(ACCRUALS).where(due).values(last_accrued_date=until)))
     else:
         # CAST to BIGINT: on PostgreSQL sum(BIGINT) is NUMERIC, which would make the numerator
         # NUMERIC and ``//`` an exact division (0.97...) rounded into accrued_minor
@@ -151,8 +167,8 @@ def accrue_day(session: Session, day: date, tz: ZoneInfo, rates: dict[str, list[
                     carry_numerator=numerator % DAY_DENOMINATOR, last_accrued_date=day)
         ))
     posted: dict[str, int] = {}
-    if is_month_end(day):
-        posted = post_month(session, day, boundary, now)
+    if is_month_end(until):
+        posted = post_month(session, until, boundary, now)
     return int(touched or 0), posted
 
 
