@@ -5,7 +5,8 @@ period is owed ``amount_minor x days enrolled / days in the period``, counting o
 the plan's ``effective_from`` (a plan starting mid-period pays that part), rounded half-up once
 (DOMAIN.md "Money"), split by the plan's allocation (or the member's election under
 ``member_election``) with the largest remainder. It is posted into the contributor's
-monthly remittance of the period's last month, pending until the employer pays. Each
+open monthly remittance when it is posted (DOMAIN.md "Funding": a contribution belongs to the
+open remittance of the month it is posted in), pending until the employer pays. Each
 (member, plan, period) is paid once: its period aggregate row records it.
 """
 
@@ -85,7 +86,9 @@ def pay_period(session: Session, plan_id: str, start: date, end: date, tz: ZoneI
             weights = (member_allocation(member) if member else None) or fixed
         split = split_largest_remainder(amount, weights)
         if rem is None:
-            rem = monthly_remittance(session, plan.contributor_id, contributor.currency, end, due_day, now)
+            # DOMAIN.md: a contribution belongs to the open remittance of the month it is posted in
+            rem = monthly_remittance(session, plan.contributor_id, contributor.currency, now.astimezone(tz).date(),
+                                     due_day, now)
         aggregates.append({"member_id": member_id, "plan_id": plan.id, "period_start": start, "period_end": end,
                            "gross_earnings_minor": 0, "tips_minor": 0, "engaged_minutes": 0, "jobs": 0,
                            "reached_threshold": True, "eligible": True, "posted_minor": amount})

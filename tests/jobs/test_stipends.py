@@ -2,11 +2,12 @@
 
 A ``flat_per_period`` plan with ``paid_by: schedule`` pays, at each period end, every
 member enrolled with its contributor during the period, pro-rated by the days enrolled and
-rounded half-up once (DOMAIN.md "Money"), into the contributor's monthly remittance of the
-period's last month, pending until the employer pays; each member and period once. The
-``close_remittances`` job pays them and counts the remittances that closed (``open`` until
-their month is over, then ``awaiting_funds``, due day ``PBL_REMITTANCE_DUE_DAY`` of the next
-month, ``overdue`` after it while short).
+rounded half-up once (DOMAIN.md "Money"), into the contributor's open monthly remittance
+for the business month in which they are posted (DOMAIN.md "Funding": June's stipends,
+posted on 15 July, join July's remittance, due 15 August), pending until the employer pays;
+each member and period once. The ``close_remittances`` job pays them and counts the
+remittances that closed (``open`` until their month is over, then ``awaiting_funds``, due
+day ``PBL_REMITTANCE_DUE_DAY`` of the next month, ``overdue`` after it while short).
 """
 
 from __future__ import annotations
@@ -104,20 +105,21 @@ def care(app: Flask, admin: Caller, clock: Clock) -> dict[str, str]:
     return members
 
 
-def test_june_stipends_are_pro_rated_by_days_enrolled_into_june_s_monthly_remittance(
+def test_june_stipends_are_pro_rated_by_days_enrolled_into_the_remittance_of_the_month_they_are_posted_in(
         admin: Caller, care: dict[str, str]) -> None:
     """DOMAIN.md "Accrual": enrolled all June -> the whole 900.00 and 1,000.00; enrolled
     10 of 30 days -> a third: 300.00 and 333.33 (33,333.33... half-up -> 33,333); enrolled in
-    July -> nothing for June. All four land, pending, in care's June monthly remittance, due
-    15 July; split 50/30/20 by the largest remainder."""
+    July -> nothing for June. Posted on 15 July, all four land, pending, in care's July
+    monthly remittance (DOMAIN.md "Funding"), open until 31 July, due 15 August; no
+    remittance closed through 30 June; split 50/30/20 by the largest remainder."""
     body = run(admin, "close_remittances", "2026-06-30")
 
     assert (body["key"], body["status"]) == ("close_remittances:2026-06-30", "succeeded")
     assert body["counts"] == {"stipend_periods": 2, "stipends": 4, "stipend_minor": 253_333,
-                              "remittances_closed": 1, "remittances_overdue": 0}
+                              "remittances_closed": 0, "remittances_overdue": 0}
     (rem,) = remittances_of(admin, "care")
-    assert money(rem) == ("awaiting_funds", 253_333, 0, 253_333, 0)
-    assert (rem["line_count"], rem["due_date"], rem["currency"]) == (4, "2026-07-15", "USD")
+    assert money(rem) == ("open", 253_333, 0, 253_333, 0)
+    assert (rem["line_count"], rem["due_date"], rem["currency"]) == (4, "2026-08-15", "USD")
     paid = stipends_in(admin, rem["id"])
     assert sorted(paid) == [("w-a", "care-100k"), ("w-a", "care-90k"), ("w-b", "care-100k"), ("w-b", "care-90k")]
     assert {k: (c["amount_minor"], allocations(c), c["period_start"], c["period_end"], c["status"], c["kind"])
@@ -176,15 +178,16 @@ def test_two_processes_closing_june_at_once_pay_each_stipend_once(
     assert_books_balance(admin)
 
 
-def test_funded_stipends_become_available_and_july_pays_into_july_s_remittance(
+def test_funded_stipends_become_available_and_july_s_stipends_posted_in_august_go_into_august_s_remittance(
         admin: Caller, care: dict[str, str], clock: Clock) -> None:
-    """The employer funds June's remittance in full: every stipend becomes available. At
-    July's end all three are paid for July, C (enrolled 2 July) 30 of 31 days: 870.97 and
-    967.74, into a new remittance for July."""
+    """The employer funds July's remittance (June's stipends) in full while it is still open:
+    every stipend becomes available, and it reads ``funded`` once July is over. At July's
+    end all three are paid for July, C (enrolled 2 July) 30 of 31 days: 870.97 and 967.74,
+    posted on 1 August into a new remittance for August, open, due 15 September."""
     run(admin, "close_remittances", "2026-06-30")
-    (june,) = remittances_of(admin, "care")
-    record_funds(admin, june["id"], 253_333, clock, "care-june")
-    assert money(remittance(admin, june["id"])) == ("funded", 253_333, 253_333, 0, 0)
+    (july,) = remittances_of(admin, "care")
+    record_funds(admin, july["id"], 253_333, clock, "care-june")
+    assert money(remittance(admin, july["id"])) == ("open", 253_333, 253_333, 0, 0)
     assert buckets(admin, care["w-b"], "available") == (31_666, 19_000, 12_667)
     assert_books_balance(admin)
 
@@ -193,21 +196,25 @@ def test_funded_stipends_become_available_and_july_pays_into_july_s_remittance(
 
     assert body["counts"]["stipends"] == 6
     assert body["counts"]["stipend_minor"] == 2 * 190_000 + 87_097 + 96_774
-    old, july = remittances_of(admin, "care")
-    assert old["id"] == june["id"]
-    assert money(july) == ("awaiting_funds", 563_871, 0, 563_871, 0)
-    assert (july["line_count"], july["due_date"]) == (6, "2026-08-15")
-    paid = stipends_in(admin, july["id"])
+    assert (body["counts"]["remittances_closed"], body["counts"]["remittances_overdue"]) == (1, 0)  # July's
+    old, august = remittances_of(admin, "care")
+    assert old["id"] == july["id"]
+    assert money(old) == ("funded", 253_333, 253_333, 0, 0)
+    assert (old["line_count"], old["due_date"]) == (4, "2026-08-15")
+    assert money(august) == ("open", 563_871, 0, 563_871, 0)
+    assert (august["line_count"], august["due_date"]) == (6, "2026-09-15")
+    paid = stipends_in(admin, august["id"])
     assert {k: (c["amount_minor"], c["period_start"]) for k, c in paid.items() if k[0] == "w-c"} == {
         ("w-c", "care-90k"): (87_097, "2026-07-02"), ("w-c", "care-100k"): (96_774, "2026-07-02")}
     assert totals(admin, care["w-c"])["pending_minor"] == 87_097 + 96_774
     assert_books_balance(admin)
 
 
-def test_a_quarterly_stipend_is_pro_rated_over_the_quarter_and_lands_in_its_last_month(
+def test_a_quarterly_stipend_is_pro_rated_over_the_quarter_and_lands_in_the_month_it_is_posted_in(
         app: Flask, admin: Caller, clock: Clock) -> None:
     """A quarterly plan of 910.00 from 1 April: enrolled before the quarter -> 91,000;
-    enrolled 12 May -> 50 of Q2's 91 days -> 50,000; in the June remittance."""
+    enrolled 12 May -> 50 of Q2's 91 days -> 50,000; posted on 15 July, in the July
+    remittance, open, due 15 August."""
     clock.now = at("2026-03-20T12:00")
     key = employer(app, admin, **{"care-q": {"amount_minor": 91_000, "period": "quarter",
                                              "effective_from": "2026-04-01"}})
@@ -220,7 +227,8 @@ def test_a_quarterly_stipend_is_pro_rated_over_the_quarter_and_lands_in_its_last
 
     assert (body["counts"]["stipends"], body["counts"]["stipend_minor"]) == (2, 141_000)
     (rem,) = remittances_of(admin, "care")
-    assert (rem["amount_due_minor"], rem["due_date"]) == (141_000, "2026-07-15")
+    assert (rem["status"], rem["amount_due_minor"], rem["line_count"], rem["due_date"]) == (
+        "open", 141_000, 2, "2026-08-15")
     paid = stipends_in(admin, rem["id"])
     assert {k[0]: (c["member_id"], c["amount_minor"], c["period_start"], c["period_end"]) for k, c in paid.items()} == {
         "w-early": (early, 91_000, "2026-04-01", "2026-06-30"), "w-late": (late, 50_000, "2026-05-12", "2026-06-30")}
@@ -308,7 +316,8 @@ def test_days_enrolled_are_business_dates_in_the_fund_s_timezone(
         la_app: Flask, la_admin: Caller, clock: Clock) -> None:
     """DOMAIN.md "Accrual": business dates are in the fund's timezone. In Los Angeles an
     enrollment at 05:00Z on 1 June is 31 May (all of June: 90,000); at 03:00Z on 1 July it is
-    still 30 June (1 of 30 days: 3,000); at 08:00Z on 1 July it is July (nothing for June)."""
+    still 30 June (1 of 30 days: 3,000); at 08:00Z on 1 July it is July (nothing for June).
+    Posted on 15 July (05:00 in Los Angeles), they join July's remittance, due 15 August."""
     clock.now = at("2026-05-20T12:00")
     key = employer(la_app, la_admin, **{"care-90k": {"amount_minor": 90_000, "effective_from": "2026-06-01"}})
     members = {}
@@ -324,7 +333,8 @@ def test_days_enrolled_are_business_dates_in_the_fund_s_timezone(
     assert [totals(la_admin, members[w])["pending_minor"] for w in ("w-may", "w-june-30", "w-july")] == [
         90_000, 3_000, 0]
     (rem,) = remittances_of(la_admin, "care")
-    assert (rem["due_date"], rem["amount_due_minor"]) == ("2026-07-15", 93_000)
+    assert (rem["status"], rem["due_date"], rem["amount_due_minor"], rem["line_count"]) == (
+        "open", "2026-08-15", 93_000, 2)
     assert_books_balance(la_admin)
 
 
