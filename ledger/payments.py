@@ -14,7 +14,8 @@ Stripe's currency codes are lower case; ours are upper case.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -47,35 +48,71 @@ def charge_amount(amount_minor: int, currency: str) -> int:
     return -(-amount_minor // step) * step
 
 
+#: the largest amount read from a Stripe object (API.md "Conventions": amounts <= 10^12)
+MAX_STRIPE_MINOR = 10**12
+#: what a Stripe id, status or type may look like: anything else is refused, never stored
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,254}")
+_SAFE_WORD = re.compile(r"[A-Za-z0-9_.\-]{0,64}")
+
+
+def _refuse(field: str, message: str) -> ValidationError:
+    return ValidationError(f"Stripe object: {field} {message}", {field: [message]})
+
+
 def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValidationError("Stripe object without a currency")
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value):
+        raise _refuse("currency", "must be a three-letter currency code")
     return value.upper()
 
 
-def _int(value: Any, default: int = 0) -> int:
+def _int(value: Any, field: str, default: int = 0, signed: bool = False) -> int:
+    """An amount in minor units, within +-10^12 (>= 0 unless ``signed``)."""
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"Stripe amount is not an integer: {value!r}")
+        raise _refuse(field, "must be an integer")
+    if abs(value) > MAX_STRIPE_MINOR or (value < 0 and not signed):
+        raise _refuse(field, f"must be {'within +-' if signed else 'from 0 to '}{MAX_STRIPE_MINOR}")
     return value
 
 
-def _id(value: Any) -> str | None:
-    """An id field that Stripe may send as an id or as the expanded object."""
+def _id(value: Any, field: str = "id") -> str | None:
+    """An id field that Stripe may send as an id or as the expanded object (None when absent)."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    return value if isinstance(value, str) and value else None
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not SAFE_ID.fullmatch(value):
+        raise _refuse(field, "is not a Stripe id")
+    return value
+
+
+def _required_id(obj: Mapping[str, Any], field: str = "id") -> str:
+    found = _id(obj.get(field), field)
+    if found is None:
+        raise _refuse(field, "is missing")
+    return found
+
+
+def _word(value: Any, field: str) -> str:
+    """A status or type: short, plain ASCII."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or not _SAFE_WORD.fullmatch(value):
+        raise _refuse(field, "is not a Stripe status or type")
+    return value
 
 
 def _metadata(value: Any) -> dict[str, str]:
+    """Stripe metadata as text; keys or values that are not plain short text are dropped."""
     if not isinstance(value, Mapping):
         return {}
-    return {str(k): str(v) for k, v in value.items() if v is not None}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)
+            and len(k) <= 40 and len(v) <= 500 and "\x00" not in k + v and k.isprintable() and v.isprintable()}
 
 
 def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**33:
         return None
     return datetime.fromtimestamp(value, UTC)
 
@@ -101,11 +138,12 @@ class BalanceTransactionInfo:
 
 def balance_transaction_from(obj: Mapping[str, Any]) -> BalanceTransactionInfo:
     """Read a Stripe ``balance_transaction`` object."""
-    amount, fee = _int(obj.get("amount")), _int(obj.get("fee"))
+    amount = _int(obj.get("amount"), "amount", signed=True)
+    fee = _int(obj.get("fee"), "fee", signed=True)
     return BalanceTransactionInfo(
-        id=str(obj["id"]), type=str(obj.get("type") or ""), currency=_currency(obj.get("currency")),
-        amount_minor=amount, fee_minor=fee, net_minor=_int(obj.get("net"), amount - fee),
-        source_id=_id(obj.get("source")), created=_timestamp(obj.get("created")),
+        id=_required_id(obj), type=_word(obj.get("type"), "type"), currency=_currency(obj.get("currency")),
+        amount_minor=amount, fee_minor=fee, net_minor=_int(obj.get("net"), "net", amount - fee, signed=True),
+        source_id=_id(obj.get("source"), "source"), created=_timestamp(obj.get("created")),
         reporting_category=obj.get("reporting_category") if isinstance(obj.get("reporting_category"), str) else None,
     )
 
@@ -132,17 +170,18 @@ def payment_intent_from(obj: Mapping[str, Any]) -> PaymentIntentInfo:
     Stripe sends ``amount_received``; a server that omits it (localstripe) is read as
     having received ``amount`` once the status is ``succeeded``.
     """
-    status = str(obj.get("status") or "")
-    amount = _int(obj.get("amount"))
+    status = _word(obj.get("status"), "status")
+    amount = _int(obj.get("amount"), "amount")
     received = obj.get("amount_received")
     latest = obj.get("latest_charge")
     charge = charge_from(latest) if isinstance(latest, Mapping) else None
     return PaymentIntentInfo(
-        id=str(obj["id"]), status=status, currency=_currency(obj.get("currency")), amount_minor=amount,
-        amount_received_minor=_int(received) if received is not None else (amount if status == "succeeded" else 0),
+        id=_required_id(obj), status=status, currency=_currency(obj.get("currency")), amount_minor=amount,
+        amount_received_minor=_int(received, "amount_received") if received is not None else (
+            amount if status == "succeeded" else 0),
         metadata=_metadata(obj.get("metadata")),
         client_secret=obj.get("client_secret") if isinstance(obj.get("client_secret"), str) else None,
-        charge_id=_id(latest), charge=charge,
+        charge_id=_id(latest, "latest_charge"), charge=charge,
     )
 
 
@@ -165,21 +204,23 @@ class ChargeInfo:
 
 def charge_from(obj: Mapping[str, Any]) -> ChargeInfo:
     """Read a Stripe ``charge`` object (``amount_captured`` defaults to ``amount`` once captured)."""
-    status = str(obj.get("status") or "")
-    amount = _int(obj.get("amount"))
+    status = _word(obj.get("status"), "status")
+    amount = _int(obj.get("amount"), "amount")
     captured = obj.get("amount_captured")
     if captured is None:
         captured = amount if status == "succeeded" and obj.get("captured", True) else 0
     refunded = obj.get("amount_refunded")
     if refunded is None and isinstance(obj.get("refunds"), Mapping):
         refunds = obj["refunds"].get("data") or []
-        refunded = sum(_int(r.get("amount")) for r in refunds if isinstance(r, Mapping)
+        refunds = refunds if isinstance(refunds, list) else []
+        refunded = sum(_int(r.get("amount"), "refunds") for r in refunds if isinstance(r, Mapping)
                        and r.get("status", "succeeded") == "succeeded")
     bt = obj.get("balance_transaction")
     return ChargeInfo(
-        id=str(obj["id"]), payment_intent_id=_id(obj.get("payment_intent")), status=status,
-        currency=_currency(obj.get("currency")), amount_minor=amount, amount_captured_minor=_int(captured),
-        amount_refunded_minor=_int(refunded), balance_transaction_id=_id(bt),
+        id=_required_id(obj), payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"), status=status,
+        currency=_currency(obj.get("currency")), amount_minor=amount,
+        amount_captured_minor=_int(captured, "amount_captured"),
+        amount_refunded_minor=_int(refunded, "amount_refunded"), balance_transaction_id=_id(bt, "balance_transaction"),
         balance_transaction=balance_transaction_from(bt) if isinstance(bt, Mapping) else None,
         metadata=_metadata(obj.get("metadata")),
     )
@@ -200,9 +241,10 @@ class RefundInfo:
 def refund_from(obj: Mapping[str, Any]) -> RefundInfo:
     """Read a Stripe ``refund`` object."""
     return RefundInfo(
-        id=str(obj["id"]), charge_id=_id(obj.get("charge")), payment_intent_id=_id(obj.get("payment_intent")),
-        status=str(obj.get("status") or ""), currency=_currency(obj.get("currency")),
-        amount_minor=_int(obj.get("amount")),
+        id=_required_id(obj), charge_id=_id(obj.get("charge"), "charge"),
+        payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"),
+        status=_word(obj.get("status"), "status"), currency=_currency(obj.get("currency")),
+        amount_minor=_int(obj.get("amount"), "amount"),
     )
 
 
@@ -234,9 +276,10 @@ class DisputeInfo:
 
 def dispute_from(obj: Mapping[str, Any]) -> DisputeInfo:
     """Read a Stripe ``dispute`` object."""
-    status = str(obj.get("status") or "")
-    amount = _int(obj.get("amount"))
-    moves: Sequence[Any] = obj.get("balance_transactions") or []
+    status = _word(obj.get("status"), "status")
+    amount = _int(obj.get("amount"), "amount")
+    moves: Any = obj.get("balance_transactions") or []
+    moves = moves if isinstance(moves, list) else []
     txns = [balance_transaction_from(t) for t in moves if isinstance(t, Mapping)]
     if txns:
         withdrawn = sum(-t.amount_minor for t in txns if t.amount_minor < 0)
@@ -248,9 +291,10 @@ def dispute_from(obj: Mapping[str, Any]) -> DisputeInfo:
         reinstated = amount if status == "won" else 0
         fee = fee_returned = 0
     return DisputeInfo(
-        id=str(obj["id"]), charge_id=_id(obj.get("charge")), payment_intent_id=_id(obj.get("payment_intent")),
-        status=status, currency=_currency(obj.get("currency")), amount_minor=amount,
-        withdrawn_minor=withdrawn, reinstated_minor=reinstated, fee_minor=fee, fee_returned_minor=fee_returned,
+        id=_required_id(obj), charge_id=_id(obj.get("charge"), "charge"),
+        payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"), status=status,
+        currency=_currency(obj.get("currency")), amount_minor=amount, withdrawn_minor=withdrawn,
+        reinstated_minor=reinstated, fee_minor=fee, fee_returned_minor=fee_returned,
     )
 
 
@@ -269,9 +313,9 @@ class PayoutInfo:
 def payout_from(obj: Mapping[str, Any]) -> PayoutInfo:
     """Read a Stripe ``payout`` object."""
     return PayoutInfo(
-        id=str(obj["id"]), status=str(obj.get("status") or ""), currency=_currency(obj.get("currency")),
-        amount_minor=_int(obj.get("amount")), arrival_date=_timestamp(obj.get("arrival_date")),
-        balance_transaction_id=_id(obj.get("balance_transaction")),
+        id=_required_id(obj), status=_word(obj.get("status"), "status"), currency=_currency(obj.get("currency")),
+        amount_minor=_int(obj.get("amount"), "amount"), arrival_date=_timestamp(obj.get("arrival_date")),
+        balance_transaction_id=_id(obj.get("balance_transaction"), "balance_transaction"),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -263,15 +264,21 @@ def verify_webhook(payload: bytes, signature_header: str | None, secret: str,
     """
     if not secret:
         raise ValueError("verify_webhook needs the endpoint's signing secret")
+    if signature_header is not None and not signature_header.isascii():
+        raise SignatureError("webhook signature rejected: the Stripe-Signature header is not ASCII")
     try:
         stripe.WebhookSignature.verify_header(payload, signature_header, secret, tolerance)
     except stripe.SignatureVerificationError as exc:
         raise SignatureError(f"webhook signature rejected: {exc.user_message or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise SignatureError("webhook body is not UTF-8") from exc
+    except (UnicodeDecodeError, TypeError, ValueError) as exc:
+        raise SignatureError("webhook signature rejected: unreadable header or body") from exc
+    signed_at = [int(part[2:]) for part in (signature_header or "").split(",")
+                 if part.startswith("t=") and part[2:].isdigit() and len(part) < 20]
+    if signed_at and signed_at[0] > time.time() + tolerance:
+        raise SignatureError("webhook signature rejected: its timestamp is in the future")
     try:
         event = json.loads(payload)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SignatureError("webhook body is not JSON") from exc
     if not isinstance(event, dict):
         raise SignatureError("webhook body is not a JSON object")

@@ -32,6 +32,7 @@ from ledger.errors import NotFoundError, ValidationError
 from ledger.ids import new_id
 from ledger.money import exponent
 from ledger.payments import (
+    SAFE_ID,
     BalanceTransactionInfo,
     ChargeInfo,
     DisputeInfo,
@@ -387,17 +388,23 @@ def apply_event(session: Session, event: dict[str, Any], now: datetime) -> tuple
     (unique) and apply it in one transaction").
     """
     event_id = event.get("id")
-    if not isinstance(event_id, str) or not 0 < len(event_id) <= 255:
-        raise ValidationError("the event has no id", {"id": ["Required: a string of 1 to 255 characters."]})
+    if not isinstance(event_id, str) or not SAFE_ID.fullmatch(event_id):
+        raise ValidationError("the event has no id", {"id": ["Required: a Stripe event id (1 to 255 letters, "
+                                                             "digits and _.:-)."]})
     existing = session.scalar(select(StripeEvent).where(col(StripeEvent.id) == event_id))
     if existing is not None:
         return existing.outcome, True
-    event_type = str(event.get("type") or "")
+    raw_type = event.get("type")
+    event_type = raw_type if isinstance(raw_type, str) else ""
+    if not SAFE_ID.fullmatch(event_type or "x") or len(event_type) > 100:
+        raise ValidationError("the event type is not a Stripe event type", {"type": ["Not a Stripe event type."]})
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
+    object_id = obj.get("id") if isinstance(obj, dict) else None
     created = event.get("created")
     row = StripeEvent(
-        id=event_id, type=event_type[:100], object_id=str(obj.get("id"))[:255] if isinstance(obj, dict) else None,
+        id=event_id, type=event_type,
+        object_id=object_id if isinstance(object_id, str) and SAFE_ID.fullmatch(object_id) else None,
         outcome="received", received_at=now,
         created=datetime.fromtimestamp(created, UTC) if isinstance(created, int) and 0 < created < 2**33 else None,
     )
