@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import flask_smorest
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from api import auth, idempotency
-from api.context import AppState
+from api.context import AppState, allowed_roles
 from api.errors import (
     ApiError,
     handle_api_error,
@@ -102,6 +102,12 @@ def _install_hooks(app: Flask) -> None:
         if "\x00" in request.path:
             # No resource has a NUL in its id (and PostgreSQL cannot even compare one).
             raise ApiError(404, "not_found", "not found")
+        principal = g.get("principal")
+        if principal is not None:
+            # a role that can never use the endpoint: 403 before its body or headers are read
+            declared = allowed_roles(current_app.view_functions.get(request.endpoint or ""))
+            if declared is not None and principal.role not in declared:
+                raise ApiError(403, "forbidden", f"this endpoint is not available to {principal.role} keys")
         if request.method in BODY_METHODS and not auth.is_public(request.path):
             load_request_body(request)
         if g.get("principal") is not None:

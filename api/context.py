@@ -74,6 +74,16 @@ def require_role(*roles: str) -> Principal:
     return caller
 
 
+def allowed_roles(view: Any) -> tuple[str, ...] | None:
+    """The roles a view was declared for with ``@roles``, through any wrappers; None if undeclared."""
+    while view is not None:
+        found = getattr(view, "pbl_roles", None)
+        if found is not None:
+            return tuple(found)
+        view = getattr(view, "__wrapped__", None)
+    return None
+
+
 def roles(*allowed: str) -> Callable[[F], F]:
     """Refuse other roles (403) before the request's body or query is even parsed.
 
@@ -87,6 +97,7 @@ def roles(*allowed: str) -> Callable[[F], F]:
             require_role(*allowed)
             return view(*args, **kwargs)
 
+        checked.pbl_roles = allowed  # type: ignore[attr-defined]  # read by the app's before_request
         return checked  # type: ignore[return-value]
 
     return decorate

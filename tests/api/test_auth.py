@@ -289,3 +289,22 @@ def test_a_platform_key_is_forbidden_from_what_platforms_never_do(two: TwoPlatfo
 def test_an_admin_cannot_post_an_earnings_report_which_only_platforms_send(two: TwoPlatforms) -> None:
     response = two.admin.post("/v1/contributions", report("x-1", "w-1", "dash-plan", 100))
     assert_error(response, 403, "forbidden", set())
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), [
+    ("/v1/crediting-rates", b"{", {}),
+    ("/v1/crediting-rates", b"[]", {}),
+    ("/v1/withdrawal-limits", b"not json", {"Content-Type": "text/plain"}),
+    ("/v1/jobs/accrual/runs", b"{}", {"Idempotency-Key": "k" * 300}),
+    ("/v1/contributors", b'{"id": 1, "id": 2}', {}),
+])
+def test_a_role_that_can_never_use_an_endpoint_gets_403_before_its_body_or_headers_are_read(
+        two: TwoPlatforms, path: str, body: bytes, headers: dict[str, str]) -> None:
+    """A member key on administrator endpoints: 403 ``forbidden``, not the 400 its malformed
+    body, wrong content type or over-long ``Idempotency-Key`` would get from an administrator."""
+    response = two.member_a.client.post(path, data=body, headers={
+        **two.member_a.headers(), "Content-Type": "application/json", **headers})
+    assert_error(response, 403, "forbidden", set())
+    admin = two.admin.client.post(path, data=body, headers={
+        **two.admin.headers(), "Content-Type": "application/json", **headers})
+    assert admin.status_code == 400
