@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from schemas.common import ListQuery, StrictSchema
 from schemas.fields import Currency, Minor, StrictInteger, Text, Timestamp
@@ -22,6 +22,11 @@ class WithdrawalIn(StrictSchema):
     currency = Currency(required=True)
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSE_NAMES))
     payee = Text(1, 200, required=True)
+
+    @validates("payee")
+    def _payee_has_text(self, value: str, **_: Any) -> None:
+        if not value.strip():
+            raise ValidationError("Must not be blank.")
 
 
 class WithdrawalOut(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -10,6 +11,7 @@ from api.blueprint import Blueprint
 from api.context import db, gateway, now, require_role, roles, state
 from api.presenters import page
 from jobs.runs import JOBS, JobContext, run_job
+from ledger.errors import NotFoundError
 from ledger.money import BUCKETS
 from ledger.services import crediting_rates, job_runs
 from schemas.common import ListQuery, StrictSchema, page_of
@@ -94,8 +96,21 @@ def job_context() -> JobContext:
     return JobContext(app.db, app.clock, app.settings.timezone, app.settings.remittance_due_day, gateway())
 
 
+def known_job(view: Any) -> Any:
+    """404 for a job name that does not exist, before the body is validated."""
+
+    @functools.wraps(view)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("name") not in JOBS:
+            raise NotFoundError(f"no job named {kwargs.get('name')!r}")
+        return view(*args, **kwargs)
+
+    return checked
+
+
 @blp.route("/jobs/<string:name>/runs", methods=["POST"])
 @roles("admin")
+@known_job
 @blp.arguments(JobRunIn, required=False)
 @blp.response(201, JobRunOut)
 @blp.alt_response(200, schema=JobRunOut, description="The key already succeeded: that run, nothing posted")

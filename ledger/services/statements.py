@@ -49,7 +49,8 @@ def month_bounds(month: str, tz: ZoneInfo, today: date) -> tuple[datetime, datet
         raise ValidationError("month must be YYYY-MM", {"month": ["Must be YYYY-MM."]})
     year, number = int(month[:4]), int(month[5:])
     if year < 1900 or (year, number) > (today.year, today.month):
-        raise ValidationError("that month has not begun", {"month": ["Must not be after the current month."]})
+        raise ValidationError("that month is out of range",
+                              {"month": ["Must be a month from 1900-01 to the current month."]})
     following = (year + 1, 1) if number == 12 else (year, number + 1)
     return _first_instant(year, number, tz), _first_instant(*following, tz)
 
@@ -157,7 +158,7 @@ def tax_summary(db: Database, principal: Principal, member_id: str, year: int, c
     the year), interest credited, and withdrawals by bucket and purpose (completed and still
     held)."""
     if not 1900 <= year <= today.year:
-        raise ValidationError("that year has not begun", {"year": ["Must not be after the current year."]})
+        raise ValidationError("that year is out of range", {"year": ["Must be a year from 1900 to the current year."]})
     start, end = _first_instant(year, 1, tz), _first_instant(year + 1, 1, tz)
 
     def run(session: Session) -> dict[str, Any]:

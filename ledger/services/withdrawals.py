@@ -91,8 +91,9 @@ def check_purpose(bucket: str, purpose: str) -> None:
 
 def _limit_for(session: Session, member: Member, bucket: str, purpose: str, tax_year: int,
                currency: str) -> WithdrawalLimit | None:
-    """The limit that applies: the member's coverage's, else one for any member. A member
-    without a coverage under coverage-only limits gets the lowest of them (the safe side)."""
+    """The limit that applies: the one for the member's coverage, else one for any member,
+    else (coverage limits only, none for this member's coverage or the member has none) the
+    lowest of them: the safe side, never no limit at all."""
     rows = list(session.scalars(select(WithdrawalLimit).where(
         col(WithdrawalLimit.bucket) == bucket, col(WithdrawalLimit.purpose) == purpose,
         col(WithdrawalLimit.tax_year) == tax_year, col(WithdrawalLimit.currency) == currency)))
@@ -102,9 +103,7 @@ def _limit_for(session: Session, member: Member, bucket: str, purpose: str, tax_
         if member.hsa_coverage is not None and row.coverage == member.hsa_coverage:
             return row
     anyone = [row for row in rows if row.coverage is None]
-    if anyone:
-        return anyone[0]
-    return min(rows, key=lambda r: r.limit_minor) if member.hsa_coverage is None else None
+    return anyone[0] if anyone else min(rows, key=lambda r: r.limit_minor)
 
 
 def used_minor(session: Session, member_id: str, bucket: str, purpose: str, tax_year: int, currency: str) -> int:

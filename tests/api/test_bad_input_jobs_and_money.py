@@ -202,9 +202,10 @@ def test_a_job_run_body_that_is_not_strict_json_is_malformed(money: Money, data:
 
 
 @pytest.mark.parametrize("name", ["payroll", "ACCRUAL", "accrual%20", "accrual%00", "runs", "x" * 300])
-def test_an_unknown_job_is_not_found(money: Money, name: str) -> None:
+@pytest.mark.parametrize("body", [{"through": "2026-07-01"}, {"through": "nonsense"}, {"unknown": 1}])
+def test_an_unknown_job_is_not_found_whatever_the_body(money: Money, name: str, body: dict[str, Any]) -> None:
     before = money.state()
-    assert_error(money.admin.post(f"/v1/jobs/{name}/runs", {"through": "2026-07-01"}), 404, "not_found", set())
+    assert_error(money.admin.post(f"/v1/jobs/{name}/runs", body), 404, "not_found", set())
     assert money.state() == before
 
 

@@ -596,6 +596,16 @@ def test_an_hsa_member_without_a_coverage_gets_the_lowest_coverage_limit(
     refused_for_limit(withdraw(admin, member_id, "healthcare", 500_000, "hsa_transfer"), HSA_SELF_2026)
 
 
+def test_a_family_member_when_only_a_self_only_hsa_limit_is_set_gets_that_limit_not_none(
+        admin: Caller, bank: Caller, clock: Clock) -> None:
+    """The same safe side: the fund set no family limit, so the only coverage limit (self-only
+    $4,400.00) applies; without it a family member would have no limit at all."""
+    set_limit(admin, "healthcare", "hsa_transfer", 2026, HSA_SELF_2026, coverage="self_only")
+    member_id = funded_member(admin, bank, clock, "healthcare", 500_000, birth_year=1990, hsa_coverage="family")
+
+    refused_for_limit(withdraw(admin, member_id, "healthcare", HSA_SELF_2026 + 1, "hsa_transfer"), HSA_SELF_2026)
+
+
 def test_a_second_limit_for_the_same_bucket_purpose_year_and_coverage_is_409(admin: Caller) -> None:
     set_limit(admin, "retirement", "ira_transfer", 2026, IRA_2026)
     set_limit(admin, "healthcare", "hsa_transfer", 2026, HSA_FAMILY_2026, coverage="family")
