@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from schemas.common import ListQuery, StrictSchema
 from schemas.fields import Currency, Minor, StrictInteger, Text, Timestamp
+from schemas.ledger import EntryOut
 
 BUCKET_NAMES = ("healthcare", "retirement", "training")
 PURPOSE_NAMES = ("premium", "medical_expense", "hsa_transfer", "ira_transfer", "tuition")
@@ -131,20 +132,6 @@ class StatementBucket(Schema):
     closing_held_minor = fields.Integer()
 
 
-class StatementEntry(Schema):
-    """An entry as in the member's entries list."""
-
-    id = fields.String()
-    transaction_id = fields.String()
-    effective_at = Timestamp()
-    bucket = fields.String()
-    balance = fields.String()
-    kind = fields.String()
-    contributor_id = fields.String(allow_none=True)
-    amount_minor = fields.Integer()
-    balance_after_minor = fields.Integer()
-
-
 class ContributorTotal(Schema):
     """What one contributor (null: the member) put in."""
 
@@ -159,7 +146,7 @@ class StatementOut(Schema):
     month = fields.String()
     currency = fields.String()
     buckets = fields.Dict(keys=fields.String(), values=fields.Nested(StatementBucket))
-    entries = fields.List(fields.Nested(StatementEntry))
+    entries = fields.List(fields.Nested(EntryOut))
     totals_by_contributor = fields.List(fields.Nested(ContributorTotal))
 
 

@@ -13,6 +13,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -111,21 +112,19 @@ def _entry(e: MemberEntry) -> dict[str, Any]:
 
 def _by_contributor(entries: list[MemberEntry]) -> list[dict[str, Any]]:
     """What each contributor put in (null: the member's own money), net of voids."""
-    totals: dict[str | None, int] = defaultdict(int)
-    for e in entries:
-        if e.balance == "pending" and e.kind in CONTRIBUTED:
-            totals[e.contributor_id] += e.amount_minor
-    return [{"contributor_id": c, "amount_minor": amount}
-            for c, amount in sorted(totals.items(), key=lambda item: (item[0] is None, item[0] or ""))]
+    return _totals(e for e in entries if e.balance == "pending" and e.kind in CONTRIBUTED)
 
 
 def _paid_in(entries: list[MemberEntry]) -> list[dict[str, Any]]:
     """What each contributor (null: the member) paid in: money that became available in the
     period because its contributor's money arrived (pending contributions are not paid yet)."""
+    return _totals(e for e in entries if e.balance == "available" and e.kind == "funding_applied")
+
+
+def _totals(entries: Iterable[MemberEntry]) -> list[dict[str, Any]]:
     totals: dict[str | None, int] = defaultdict(int)
     for e in entries:
-        if e.balance == "available" and e.kind == "funding_applied":
-            totals[e.contributor_id] += e.amount_minor
+        totals[e.contributor_id] += e.amount_minor
     return [{"contributor_id": c, "amount_minor": amount}
             for c, amount in sorted(totals.items(), key=lambda item: (item[0] is None, item[0] or ""))]
 
