@@ -52,12 +52,12 @@ def last_full_quarter(today: date) -> date:
 
 
 @contextmanager
-def live_server(settings: Settings, clock: Any = None) -> Iterator[str]:
+def live_server(settings: Settings, clock: Any = None, database: Database | None = None) -> Iterator[str]:
     """The API on waitress, on a free loopback port, in this process (on ``clock`` when given)."""
     from waitress.server import create_server
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the demo's own load, not news
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, database, clock=clock)
     server = create_server(app, host="127.0.0.1", port=0, threads=8)
     port = server.socket.getsockname()[1]
     stopping = threading.Event()
@@ -88,11 +88,12 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
     settings = demo_settings(f"sqlite:///{folder / 'pbl.db'}", os.environ)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    _, admin_key = create_key(Database(engine), "admin", "demo administrator", datetime.now(UTC))
+    database = Database(engine)
+    _, admin_key = create_key(database, "admin", "demo administrator", datetime.now(UTC))
     quarter = last_full_quarter(datetime.now(settings.timezone).date())
     echo(f"demo: {workers} workers, quarter starting {quarter}, data in {folder}")
     clock = DemoClock()
-    with live_server(settings, clock) as url:
+    with live_server(settings, clock, database) as url:
         admin = ApiClient(url, admin_key)
         platforms = set_up_contributors(admin, url, quarter)
         people = demo_data.make_workers(workers, random.Random(seed))
@@ -112,6 +113,7 @@ def run_demo(workers: int = 2000, seed: int = 2026, directory: Path | None = Non
         accrue_a_month(admin, clock)
         withdraw(admin, members, clock().year)
         print_summary(admin, members, folder)
+    engine.dispose()  # the last connection closed: SQLite folds its write-ahead log into pbl.db
 
 
 def demo_settings(database_url: str, env: Any) -> Settings:
