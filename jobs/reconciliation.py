@@ -27,6 +27,7 @@ from ledger.db import Database
 from ledger.payments import BalanceTransactionInfo, PaymentsGateway
 from ledger.services import reconciliation
 from ledger.services.stripe_settlement import (
+    FEE_TYPES,
     record_balance_transaction,
     record_charge,
     record_dispute,
@@ -133,7 +134,7 @@ def book_balance_transaction(db: Database, gateway: PaymentsGateway, clock: Call
             matched = record_dispute(session, dispute, now).id
         if payout is not None:
             matched = record_payout(session, payout, now).id
-        if bt.type in ("stripe_fee", "tax", "application_fee") or (bt.amount_minor == 0 and bt.fee_minor):
+        if bt.type in FEE_TYPES or (bt.amount_minor == 0 and bt.fee_minor):
             matched = matched or "fees"
         if matched and row.matched_to is None:
             row.matched_to = matched

@@ -76,6 +76,25 @@ def _int(value: Any, field: str, default: int = 0, signed: bool = False) -> int:
     return value
 
 
+#: Stripe amount = our minor units x scale: Stripe takes ISK (ISO 4217: no decimals) as if it
+#: had two, in multiples of 100 (Stripe's currency docs, "special cases")
+STRIPE_SCALE: dict[str, int] = {"ISK": 100}
+
+
+def to_stripe_amount(amount_minor: int, currency: str) -> int:
+    """Our minor units as Stripe's amount (``to_stripe_amount(4000, "ISK")`` -> 400,000)."""
+    return amount_minor * STRIPE_SCALE.get(currency, 1)
+
+
+def _amount(currency: str, value: Any, field: str, default: int = 0, signed: bool = False) -> int:
+    """A Stripe amount read as our minor units of ``currency`` (bounded, see ``_int``)."""
+    scale = STRIPE_SCALE.get(currency, 1)
+    stripe_units = _int(value, field, default * scale, signed)
+    if stripe_units % scale:
+        raise _refuse(field, f"is not a whole minor unit of {currency}")
+    return stripe_units // scale
+
+
 def _id(value: Any, field: str = "id") -> str | None:
     """An id field that Stripe may send as an id or as the expanded object (None when absent)."""
     if isinstance(value, Mapping):
@@ -138,11 +157,12 @@ class BalanceTransactionInfo:
 
 def balance_transaction_from(obj: Mapping[str, Any]) -> BalanceTransactionInfo:
     """Read a Stripe ``balance_transaction`` object."""
-    amount = _int(obj.get("amount"), "amount", signed=True)
-    fee = _int(obj.get("fee"), "fee", signed=True)
+    cur = _currency(obj.get("currency"))
+    amount = _amount(cur, obj.get("amount"), "amount", signed=True)
+    fee = _amount(cur, obj.get("fee"), "fee", signed=True)
     return BalanceTransactionInfo(
-        id=_required_id(obj), type=_word(obj.get("type"), "type"), currency=_currency(obj.get("currency")),
-        amount_minor=amount, fee_minor=fee, net_minor=_int(obj.get("net"), "net", amount - fee, signed=True),
+        id=_required_id(obj), type=_word(obj.get("type"), "type"), currency=cur,
+        amount_minor=amount, fee_minor=fee, net_minor=_amount(cur, obj.get("net"), "net", amount - fee, signed=True),
         source_id=_id(obj.get("source"), "source"), created=_timestamp(obj.get("created")),
         reporting_category=obj.get("reporting_category") if isinstance(obj.get("reporting_category"), str) else None,
     )
@@ -170,14 +190,15 @@ def payment_intent_from(obj: Mapping[str, Any]) -> PaymentIntentInfo:
     Stripe sends ``amount_received``; a server that omits it (localstripe) is read as
     having received ``amount`` once the status is ``succeeded``.
     """
+    cur = _currency(obj.get("currency"))
     status = _word(obj.get("status"), "status")
-    amount = _int(obj.get("amount"), "amount")
+    amount = _amount(cur, obj.get("amount"), "amount")
     received = obj.get("amount_received")
     latest = obj.get("latest_charge")
     charge = charge_from(latest) if isinstance(latest, Mapping) else None
     return PaymentIntentInfo(
-        id=_required_id(obj), status=status, currency=_currency(obj.get("currency")), amount_minor=amount,
-        amount_received_minor=_int(received, "amount_received") if received is not None else (
+        id=_required_id(obj), status=status, currency=cur, amount_minor=amount,
+        amount_received_minor=_amount(cur, received, "amount_received") if received is not None else (
             amount if status == "succeeded" else 0),
         metadata=_metadata(obj.get("metadata")),
         client_secret=obj.get("client_secret") if isinstance(obj.get("client_secret"), str) else None,
@@ -204,23 +225,24 @@ class ChargeInfo:
 
 def charge_from(obj: Mapping[str, Any]) -> ChargeInfo:
     """Read a Stripe ``charge`` object (``amount_captured`` defaults to ``amount`` once captured)."""
+    cur = _currency(obj.get("currency"))
     status = _word(obj.get("status"), "status")
-    amount = _int(obj.get("amount"), "amount")
+    amount = _amount(cur, obj.get("amount"), "amount")
     captured = obj.get("amount_captured")
-    if captured is None:
-        captured = amount if status == "succeeded" and obj.get("captured", True) else 0
+    captured_minor = (_amount(cur, captured, "amount_captured") if captured is not None else
+                      amount if status == "succeeded" and obj.get("captured", True) else 0)
     refunded = obj.get("amount_refunded")
+    refunded_minor = _amount(cur, refunded, "amount_refunded")
     if refunded is None and isinstance(obj.get("refunds"), Mapping):
         refunds = obj["refunds"].get("data") or []
         refunds = refunds if isinstance(refunds, list) else []
-        refunded = sum(_int(r.get("amount"), "refunds") for r in refunds if isinstance(r, Mapping)
-                       and r.get("status", "succeeded") == "succeeded")
+        refunded_minor = sum(_amount(cur, r.get("amount"), "refunds") for r in refunds if isinstance(r, Mapping)
+                             and r.get("status", "succeeded") == "succeeded")
     bt = obj.get("balance_transaction")
     return ChargeInfo(
         id=_required_id(obj), payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"), status=status,
-        currency=_currency(obj.get("currency")), amount_minor=amount,
-        amount_captured_minor=_int(captured, "amount_captured"),
-        amount_refunded_minor=_int(refunded, "amount_refunded"), balance_transaction_id=_id(bt, "balance_transaction"),
+        currency=cur, amount_minor=amount, amount_captured_minor=captured_minor,
+        amount_refunded_minor=refunded_minor, balance_transaction_id=_id(bt, "balance_transaction"),
         balance_transaction=balance_transaction_from(bt) if isinstance(bt, Mapping) else None,
         metadata=_metadata(obj.get("metadata")),
     )
@@ -240,11 +262,12 @@ class RefundInfo:
 
 def refund_from(obj: Mapping[str, Any]) -> RefundInfo:
     """Read a Stripe ``refund`` object."""
+    cur = _currency(obj.get("currency"))
     return RefundInfo(
         id=_required_id(obj), charge_id=_id(obj.get("charge"), "charge"),
         payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"),
-        status=_word(obj.get("status"), "status"), currency=_currency(obj.get("currency")),
-        amount_minor=_int(obj.get("amount"), "amount"),
+        status=_word(obj.get("status"), "status"), currency=cur,
+        amount_minor=_amount(cur, obj.get("amount"), "amount"),
     )
 
 
@@ -276,8 +299,9 @@ class DisputeInfo:
 
 def dispute_from(obj: Mapping[str, Any]) -> DisputeInfo:
     """Read a Stripe ``dispute`` object."""
+    cur = _currency(obj.get("currency"))
     status = _word(obj.get("status"), "status")
-    amount = _int(obj.get("amount"), "amount")
+    amount = _amount(cur, obj.get("amount"), "amount")
     moves: Any = obj.get("balance_transactions") or []
     moves = moves if isinstance(moves, list) else []
     txns = [balance_transaction_from(t) for t in moves if isinstance(t, Mapping)]
@@ -293,7 +317,7 @@ def dispute_from(obj: Mapping[str, Any]) -> DisputeInfo:
     return DisputeInfo(
         id=_required_id(obj), charge_id=_id(obj.get("charge"), "charge"),
         payment_intent_id=_id(obj.get("payment_intent"), "payment_intent"), status=status,
-        currency=_currency(obj.get("currency")), amount_minor=amount, withdrawn_minor=withdrawn,
+        currency=cur, amount_minor=amount, withdrawn_minor=withdrawn,
         reinstated_minor=reinstated, fee_minor=fee, fee_returned_minor=fee_returned,
     )
 
@@ -312,9 +336,10 @@ class PayoutInfo:
 
 def payout_from(obj: Mapping[str, Any]) -> PayoutInfo:
     """Read a Stripe ``payout`` object."""
+    cur = _currency(obj.get("currency"))
     return PayoutInfo(
-        id=_required_id(obj), status=_word(obj.get("status"), "status"), currency=_currency(obj.get("currency")),
-        amount_minor=_int(obj.get("amount"), "amount"), arrival_date=_timestamp(obj.get("arrival_date")),
+        id=_required_id(obj), status=_word(obj.get("status"), "status"), currency=cur,
+        amount_minor=_amount(cur, obj.get("amount"), "amount"), arrival_date=_timestamp(obj.get("arrival_date")),
         balance_transaction_id=_id(obj.get("balance_transaction"), "balance_transaction"),
     )
 

@@ -105,6 +105,12 @@ def fees(currency: str) -> AccountRef:
     return AccountRef("fees", currency, "fees", "debit")
 
 
+def stripe_losses(currency: str) -> AccountRef:
+    """Money Stripe took back beyond what the payer had paid (e.g. a dispute on top of a full
+    refund): the fund's cost, never a member's money or the payer's debt."""
+    return AccountRef("stripe_losses", currency, "expense", "debit")
+
+
 def interest_expense(currency: str) -> AccountRef:
     """What the fund pays members as interest (DOMAIN.md "Accrual": posted from ``interest_expense``)."""
     return AccountRef("interest_expense", currency, "expense", "debit")

@@ -37,6 +37,7 @@ from ledger.payments import (
     payment_intent_from,
     payout_from,
     refund_from,
+    to_stripe_amount,
 )
 
 if TYPE_CHECKING:
@@ -166,7 +167,7 @@ class StripeGateway:
         if charge_amount(amount_minor, code) != amount_minor:
             raise ValidationError(f"{amount_minor} is not a valid Stripe amount in {code}")
         params: PaymentIntentCreateParams = {
-            "amount": amount_minor, "currency": code.lower(),
+            "amount": to_stripe_amount(amount_minor, code), "currency": code.lower(),
             "metadata": {str(k): str(v) for k, v in metadata.items()},
         }
         if self.allowed_payment_method_types is not None:

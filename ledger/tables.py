@@ -426,6 +426,10 @@ class StripePayment(SQLModel, table=True):
     received_booked_minor: int = _minor()
     refunded_target_minor: int = _minor()
     refunded_booked_minor: int = _minor()
+    #: of what Stripe took back (refunds + disputes lost - disputes won): the part booked as
+    #: given back to the payer (at most what was received) and the rest, the fund's loss
+    given_back_minor: int = _minor()
+    lost_minor: int = _minor()
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 

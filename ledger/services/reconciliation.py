@@ -23,6 +23,7 @@ from ledger.ids import new_id
 from ledger.pagination import Page, paginate
 from ledger.services.remittances import remittance_status
 from ledger.services.reports import CHECKS
+from ledger.services.stripe_settlement import FEE_TYPES
 from ledger.tables import (
     Account,
     Entry,
@@ -40,7 +41,8 @@ from ledger.tables import (
 ACTIVITY_KINDS = ("funding_received", "stripe_received", "stripe_refund", "stripe_dispute", "stripe_dispute_won",
                   "stripe_fee", "stripe_payout", "stripe_payout_failed", "funding_reversed")
 _CASH_TYPES = {"charge": "charges", "payment": "charges", "refund": "refunds", "payment_refund": "refunds",
-               "adjustment": "disputes", "payout": "payouts", "payout_failure": "payouts"}
+               "adjustment": "disputes", "payout": "payouts", "payout_failure": "payouts",
+               **dict.fromkeys(FEE_TYPES, "fees")}
 
 
 def last_stripe_cursor(db: Database) -> str | None:
@@ -64,7 +66,7 @@ def build_report(session: Session, today: date, since: datetime | None, now: dat
         exceptions += [{"type": "stripe_totals_differ", "currency": t["currency"], "line": line,
                         "ledger_minor": t["ledger"][line], "stripe_minor": t["stripe"][line],
                         "difference_minor": t["difference"][line]}
-                       for t in totals for line in ("charges", "refunds", "disputes", "fees")
+                       for t in totals for line in ("charges", "refunds", "disputes", "fees", "other")
                        if t["difference"][line]]
     exceptions += [{"type": "check_failed", "name": c.name, "detail": c.detail} for c in checks if not c.ok]
     return {
@@ -80,7 +82,7 @@ def build_report(session: Session, today: date, since: datetime | None, now: dat
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
         # reconciles: the checks hold and every Stripe and unmatched cent is accounted for
         # (a remittance short or in credit is a status to act on, not a reconciliation failure)
-        "ok": all(e["type"].startswith("remittance_") for e in exceptions),
+        "ok": all(e["type"].startswith("remittance_") or e["type"] == "stripe_loss" for e in exceptions),
     }
 
 
@@ -143,6 +145,11 @@ def _stripe_exceptions(session: Session, read_stripe: bool) -> list[dict[str, An
                     "amount_minor": p.received_target_minor - p.received_booked_minor
                     + p.refunded_target_minor - p.refunded_booked_minor,
                     "detail": "not linked to a remittance yet" if not p.linked else "more than received given back"})
+    for p in session.scalars(select(StripePayment).where(col(StripePayment.lost_minor) > 0)
+                             .order_by(col(StripePayment.seq))):
+        out.append({"type": "stripe_loss", "payment_intent_id": p.id, "currency": p.currency,
+                    "amount_minor": p.lost_minor,
+                    "detail": "Stripe took back more than the payer had paid (booked to stripe_losses)"})
     for d in session.scalars(select(StripeDispute).where(
             (col(StripeDispute.withdrawn_booked_minor) < col(StripeDispute.withdrawn_target_minor))
             | (col(StripeDispute.reinstated_booked_minor) < col(StripeDispute.reinstated_target_minor)))

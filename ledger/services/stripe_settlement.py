@@ -44,7 +44,17 @@ from ledger.payments import (
     payment_intent_from,
     payout_from,
 )
-from ledger.postings import Leg, NewTransaction, cash, fees, merge_legs, payer_receivable, post, suspense
+from ledger.postings import (
+    Leg,
+    NewTransaction,
+    cash,
+    fees,
+    merge_legs,
+    payer_receivable,
+    post,
+    stripe_losses,
+    suspense,
+)
 from ledger.services.remittances import fund_from_suspense, lock_remittance
 from ledger.tables import (
     Funding,
@@ -59,6 +69,8 @@ from ledger.tables import (
 #: How far a PaymentIntent has got: a late event never moves the recorded status back.
 _INTENT_RANK = {"requires_payment_method": 0, "requires_confirmation": 1, "requires_action": 2,
                 "processing": 3, "requires_capture": 4, "canceled": 5, "succeeded": 6}
+#: balance transaction types that are themselves a cost to the fund (their ``amount`` is negative)
+FEE_TYPES = frozenset({"stripe_fee", "tax", "application_fee", "stripe_fx_fee", "network_cost"})
 _PAYOUT_RANK = {"pending": 0, "in_transit": 1, "canceled": 2, "paid": 3, "failed": 4}
 
 
@@ -74,7 +86,7 @@ def _payment_row(session: Session, payment_id: str, currency: str, now: datetime
     insert_ignore(session, StripePayment.__table__, [{  # type: ignore[attr-defined]
         "id": payment_id, "linked": False, "currency": currency, "amount_minor": 0, "status": "",
         "received_target_minor": 0, "received_booked_minor": 0, "refunded_target_minor": 0,
-        "refunded_booked_minor": 0, "created_at": now, "updated_at": now,
+        "refunded_booked_minor": 0, "given_back_minor": 0, "lost_minor": 0, "created_at": now, "updated_at": now,
     }])
     row = session.scalar(select(StripePayment).where(col(StripePayment.id) == payment_id).with_for_update()
                          .execution_options(populate_existing=True))
@@ -192,10 +204,12 @@ def record_balance_transaction(session: Session, info: BalanceTransactionInfo, n
     assert row is not None
     if payout_id is not None and row.payout_id is None:
         row.payout_id = payout_id
-    if row.fee_minor != 0 and row.fee_transaction_id is None:
+    # a charge's fee is in ``fee``; a transaction that is itself a fee carries it in ``amount``
+    cost = row.fee_minor - (row.amount_minor if row.type in FEE_TYPES else 0)
+    if cost != 0 and row.fee_transaction_id is None:
         txn = NewTransaction(
             kind="stripe_fee", currency=row.currency, effective_at=now, memo=f"Stripe fee on {row.id}",
-            legs=[Leg(fees(row.currency), row.fee_minor), Leg(cash("stripe", row.currency), -row.fee_minor)],
+            legs=[Leg(fees(row.currency), cost), Leg(cash("stripe", row.currency), -cost)],
         )
         post(session, [txn], now)
         row.fee_transaction_id = txn.id
@@ -257,50 +271,52 @@ def settle_payment(session: Session, row: StripePayment, now: datetime) -> None:
                                         col(StripeDispute.charge_id) == (row.charge_id or "")))
         .order_by(col(StripeDispute.seq)).with_for_update()
     ))
-    refunded = row.refunded_target_minor - row.refunded_booked_minor
-    withdrawn = sum(d.withdrawn_target_minor - d.withdrawn_booked_minor for d in disputes)
-    reinstated = sum(d.reinstated_target_minor - d.reinstated_booked_minor for d in disputes)
-    if funding is None or not (refunded or withdrawn or reinstated):
+    # What Stripe has taken back for this payment, net: refunds plus disputes lost minus
+    # disputes won, each the largest amount seen. The payer's share (what reopens its debt or
+    # leaves suspense) is at most what was received; anything beyond is the fund's loss.
+    taken = max(0, row.refunded_target_minor + sum(d.withdrawn_target_minor - d.reinstated_target_minor
+                                                   for d in disputes))
+    payer = min(taken, row.received_booked_minor)
+    payer_delta, loss_delta = payer - row.given_back_minor, (taken - payer) - row.lost_minor
+    if funding is None:  # nothing received: nothing can be given back yet (the targets wait)
         return
-    out = refunded + withdrawn
-    given_back = row.refunded_booked_minor + sum(d.withdrawn_booked_minor - d.reinstated_booked_minor
-                                                 for d in disputes)
-    out = min(out, row.received_booked_minor - given_back)  # never more than received: the rest stays a target
+    if not (payer_delta or loss_delta):
+        _mark_booked(row, disputes)
+        return
     touched: dict[str, Remittance] = {rem.id: rem} if rem is not None else {}
-    if out > 0:
-        legs = _give_back(session, funding, out, touched)
+    legs = _give_back(session, funding, payer_delta, touched) if payer_delta > 0 else \
+        _take_back(session, funding, -payer_delta, touched)[0] if payer_delta < 0 else []
+    if loss_delta:
+        legs.append(Leg(stripe_losses(row.currency), loss_delta))
+    out = payer_delta + loss_delta
+    if out:
+        won = out < 0
+        kind = "stripe_dispute_won" if won else (
+            "stripe_refund" if row.refunded_target_minor > row.refunded_booked_minor
+            and all(d.withdrawn_target_minor == d.withdrawn_booked_minor for d in disputes) else "stripe_dispute")
         post(session, [NewTransaction(
-            kind="stripe_refund" if refunded and not withdrawn else "stripe_dispute", currency=row.currency,
-            effective_at=now, funding_id=funding.id, remittance_id=row.remittance_id,
-            contributor_id=funding.contributor_id, memo=f"given back on {row.id}",
+            kind=kind, currency=row.currency, effective_at=now, funding_id=funding.id,
+            remittance_id=row.remittance_id, contributor_id=funding.contributor_id,
+            memo=f"{'given back to us' if won else 'given back'} on {row.id}",
             legs=merge_legs([*legs, Leg(cash("stripe", row.currency), -out)]),
         )], now)
-    back = min(reinstated, funding.returned_minor)  # a dispute won: money given back to us
-    if back > 0:
-        funding.returned_minor -= back
-        if rem is not None:
-            rem.amount_funded_minor += back
+    elif legs:  # the payer's share and the loss moved in opposite directions by the same amount
         post(session, [NewTransaction(
-            kind="stripe_dispute_won", currency=row.currency, effective_at=now, funding_id=funding.id,
-            remittance_id=row.remittance_id, contributor_id=funding.contributor_id,
-            memo=f"given back to us on {row.id}",
-            legs=[Leg(cash("stripe", row.currency), back), Leg(suspense(row.remittance_id, row.currency), -back)],
+            kind="stripe_dispute", currency=row.currency, effective_at=now, funding_id=funding.id,
+            remittance_id=row.remittance_id, contributor_id=funding.contributor_id, memo=f"loss on {row.id}",
+            legs=merge_legs(legs),
         )], now)
-    # what was booked: refunds first, then dispute withdrawals, within ``out``
-    take = min(refunded, out)
-    row.refunded_booked_minor += take
-    left = out - take
-    for d in disputes:
-        step = min(d.withdrawn_target_minor - d.withdrawn_booked_minor, left)
-        d.withdrawn_booked_minor += step
-        left -= step
-    left = back
-    for d in disputes:
-        step = min(d.reinstated_target_minor - d.reinstated_booked_minor, left)
-        d.reinstated_booked_minor += step
-        left -= step
+    row.given_back_minor, row.lost_minor = payer, taken - payer
+    _mark_booked(row, disputes)
     for target in sorted(touched.values(), key=lambda r: r.id):
         fund_from_suspense(session, target, now, prefer=row.contribution_id if target is rem else None)
+
+
+def _mark_booked(row: StripePayment, disputes: list[StripeDispute]) -> None:
+    """Every target of a linked payment is in the ledger now (as the payer's share or a loss)."""
+    row.refunded_booked_minor = row.refunded_target_minor
+    for d in disputes:
+        d.withdrawn_booked_minor, d.reinstated_booked_minor = d.withdrawn_target_minor, d.reinstated_target_minor
 
 
 def _funding(session: Session, row: StripePayment) -> Funding | None:
@@ -375,6 +391,39 @@ def _give_back(session: Session, funding: Funding, amount: int, touched: dict[st
             if not left:
                 break
     return legs
+
+
+def _take_back(session: Session, funding: Funding, amount: int,
+               touched: dict[str, Remittance]) -> tuple[list[Leg], int]:
+    """Undo up to ``amount`` of what ``_give_back`` took from ``funding``: money given back to
+    us (a dispute won). Returns (the credit legs into suspense, the amount taken back).
+
+    It returns to the suspense it left (the funding's own returns first, then the fundings
+    it was moved to, newest first); funding from suspense then pays what was reopened.
+    """
+    legs: list[Leg] = []
+    own = min(amount, funding.returned_minor)
+    if own:
+        rem = touched.get(funding.remittance_id or "")
+        if funding.remittance_id is not None and rem is None:
+            rem = lock_remittance(session, funding.remittance_id)
+            touched[rem.id] = rem
+        funding.returned_minor -= own
+        if rem is not None:
+            rem.amount_funded_minor += own
+        legs.append(Leg(suspense(funding.remittance_id, funding.currency), -own))
+    taken = own
+    if taken < amount:
+        children = session.scalars(select(Funding).where(col(Funding.applied_from_funding_id) == funding.id)
+                                   .order_by(col(Funding.seq).desc()).with_for_update()
+                                   .execution_options(populate_existing=True))
+        for child in children:
+            child_legs, step = _take_back(session, child, amount - taken, touched)
+            legs.extend(child_legs)
+            taken += step
+            if taken == amount:
+                break
+    return legs, taken
 
 
 # -- webhook events ---------------------------------------------------------------------------------

@@ -99,6 +99,8 @@ def upgrade() -> None:
     sa.Column('received_booked_minor', sa.BigInteger(), nullable=False),
     sa.Column('refunded_target_minor', sa.BigInteger(), nullable=False),
     sa.Column('refunded_booked_minor', sa.BigInteger(), nullable=False),
+    sa.Column('given_back_minor', sa.BigInteger(), nullable=False),
+    sa.Column('lost_minor', sa.BigInteger(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('received_booked_minor <= received_target_minor', name='ck_stripe_payment_received'),
