@@ -33,7 +33,7 @@ from ledger.services.catalog import check_allocation
 from ledger.services.contributions import posting
 from ledger.services.members import load_member, member_allocation
 from ledger.services.remittances import fund_from_suspense, load_remittance, self_remittance
-from ledger.services.stripe_settlement import register_intent
+from ledger.services.stripe_settlement import record_payment_intent, register_intent
 from ledger.tables import Contribution, StripePayment
 
 
@@ -76,19 +76,37 @@ def remittance_payment_intent(db: Database, gateway: PaymentsGateway | None, pri
     configured or unreachable: nothing is recorded).
     """
     rem = db.read(lambda s: load_remittance(s, principal, remittance_id))
-    short = rem.amount_due_minor - rem.amount_funded_minor
-    if short <= 0:
+    if rem.amount_due_minor - rem.amount_funded_minor <= 0:
         raise ConflictError("nothing is owed on this remittance", {"remittance_id": ["Nothing is owed."]})
     stripe = _require(gateway)
-    amount = charge_amount(short, rem.currency)
     rows = db.read(lambda s: list(s.scalars(
         select(StripePayment).where(col(StripePayment.remittance_id) == rem.id,
                                     col(StripePayment.contribution_id).is_(None))
         .order_by(col(StripePayment.seq).desc()))))
+    if _book_paid_intents(db, stripe, rows, now):  # paid at Stripe, its webhook not in yet
+        rem = db.read(lambda s: load_remittance(s, principal, remittance_id))
+    short = rem.amount_due_minor - rem.amount_funded_minor
+    if short <= 0:
+        raise ConflictError("nothing is owed on this remittance", {"remittance_id": ["Nothing is owed."]})
+    amount = charge_amount(short, rem.currency)
     info, key = _reuse_or_create(stripe, rows, amount, rem.currency, f"pbl:{rem.id}:{amount}:{len(rows)}",
                                  {"remittance_id": rem.id})
     db.transaction(lambda s: register_intent(s, info, rem.id, None, key, now))
     return IntentResult(info.id, info.client_secret, info.amount_minor, rem.currency, rem.id)
+
+
+def _book_paid_intents(db: Database, gateway: PaymentsGateway, rows: list[StripePayment], now: datetime) -> bool:
+    """Book our earlier intents that Stripe shows paid but we have not booked (a webhook still
+    on its way), so a second intent is never made for money already paid. True if any was."""
+    booked = False
+    for row in rows:
+        if row.received_booked_minor > 0 or row.status not in OPEN_INTENT_STATUSES | {""}:
+            continue
+        info = gateway.retrieve_payment_intent(row.id)
+        if info.amount_received_minor > 0:
+            db.transaction(lambda s, i=info: record_payment_intent(s, i, now))  # type: ignore[misc]
+            booked = True
+    return booked
 
 
 def _reuse_or_create(gateway: PaymentsGateway, rows: list[StripePayment], amount: int, currency: str, key: str,

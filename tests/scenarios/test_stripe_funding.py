@@ -690,3 +690,22 @@ def test_a_signature_301_seconds_old_is_refused_with_400_and_one_290_seconds_old
     assert (recent.json["duplicate"], event_count(database)) == (False, 1)
     assert money(remittance(recorded_dash, rem["id"])) == ("funded", 4_000, 4_000, 0, 0)
     assert_books_balance(recorded_admin)
+
+
+def test_asking_again_after_paying_books_the_payment_instead_of_a_second_intent(
+        stripe_admin: Caller, dash: Caller, stripe_reset: LocalStripe, database: Database) -> None:
+    """localstripe, no webhook delivered: the contributor pays our intent, then asks for an
+    intent again before the event arrives. The paid intent is read from Stripe and booked
+    (once); nothing is owed, so 409 and no second charge. The late event then adds nothing."""
+    rem, _ = batch(dash, "R", OWES_4000)
+    intent = payment_intent(dash, rem["id"])
+    paid(stripe_reset, intent["payment_intent_id"])
+
+    again = payment_intent(dash, rem["id"], status=409)
+    late = delivered(stripe_admin.client, intent_event(stripe_reset, intent["payment_intent_id"]))
+
+    assert again["type"] == "conflict"
+    assert money(remittance(dash, rem["id"])) == ("funded", 4_000, 4_000, 0, 0)
+    assert late["duplicate"] is False and late["outcome"] == "applied"
+    assert len(stripe_admin.get(f"/v1/remittances/{rem['id']}/fundings").json["data"]) == 1
+    assert len(stripe_reset.client().v1.payment_intents.list().data) == 1
