@@ -61,7 +61,7 @@ def run_reconciliation(db: Database, clock: Callable[[], datetime], gateway: Pay
         stripe.update(sync_stripe(db, gateway, clock, cursor))
         cursor = stripe["cursor_after"]
     finished = clock()
-    report = db.read(lambda s: reconciliation.build_report(s, today, since, finished, stripe))
+    report = db.read(lambda s: reconciliation.build_report(s, today, since, finished, stripe), snapshot=True)
     return reconciliation.store_report(db, report, cursor, started, finished)
 
 

@@ -85,9 +85,15 @@ class Database:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.engine.dialect.name
 
-    def transaction(self, fn: Callable[[Session], T], readonly: bool = False) -> T:
-        """Run ``fn`` in one database transaction; raises UnavailableError when busy."""
+    def transaction(self, fn: Callable[[Session], T], readonly: bool = False, snapshot: bool = False) -> T:
+        """Run ``fn`` in one database transaction; raises UnavailableError when busy.
+
+        ``snapshot``: on PostgreSQL, REPEATABLE READ, so every statement of ``fn`` sees the
+        same committed state (SQLite's transactions always do).
+        """
         bind = self.engine.execution_options(pbl_readonly=True) if readonly else self.engine
+        if snapshot and self.dialect == "postgresql":
+            bind = bind.execution_options(isolation_level="REPEATABLE READ")
         for attempt in range(MAX_ATTEMPTS):
             try:
                 with Session(bind, expire_on_commit=False) as session, session.begin():
@@ -106,9 +112,10 @@ class Database:
                 time.sleep(random.uniform(0.005, 0.02) * (2**attempt))
         raise AssertionError("unreachable")
 
-    def read(self, fn: Callable[[Session], T]) -> T:
-        """Run a read-only ``fn`` (a plain ``BEGIN`` on SQLite, readers never wait)."""
-        return self.transaction(fn, readonly=True)
+    def read(self, fn: Callable[[Session], T], snapshot: bool = False) -> T:
+        """Run a read-only ``fn`` (a plain ``BEGIN`` on SQLite, readers never wait);
+        ``snapshot``: all its statements read one consistent state (see ``transaction``)."""
+        return self.transaction(fn, readonly=True, snapshot=snapshot)
 
 
 def create_database(server_url: str, name: str) -> str:

@@ -137,7 +137,7 @@ class Check:
 
 def verify(db: Database) -> list[Check]:
     """Check the ledger's invariants from its rows (DOMAIN.md "Reconciliation", last point)."""
-    return db.read(lambda s: [check(s) for check in CHECKS])
+    return db.read(lambda s: [check(s) for check in CHECKS], snapshot=True)
 
 
 def _transactions_balance(session: Session) -> Check:

@@ -101,7 +101,7 @@ def statement(db: Database, principal: Principal, member_id: str, month: str, cu
         return {"member_id": member_id, "month": month, "currency": currency, "buckets": buckets,
                 "entries": [_entry(e) for e in entries], "totals_by_contributor": _by_contributor(entries)}
 
-    return db.read(run)
+    return db.read(run, snapshot=True)
 
 
 def _entry(e: MemberEntry) -> dict[str, Any]:
@@ -181,4 +181,4 @@ def tax_summary(db: Database, principal: Principal, member_id: str, year: int, c
                 "totals_by_contributor": _paid_in(entries), "interest_minor": interest,
                 "withdrawals": [{"bucket": b, "purpose": p, **v} for (b, p), v in sorted(withdrawals.items())]}
 
-    return db.read(run)
+    return db.read(run, snapshot=True)
