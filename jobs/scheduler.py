@@ -1,8 +1,8 @@
 """``pbl scheduler``: APScheduler 3 in its own process, one leader at a time (DESIGN.md "Jobs").
 
-The only module that imports APScheduler. Every ten minutes (never between 02:00 and 03:00
-business time, the hour a daylight-saving change repeats or skips) the leader runs every
-job through yesterday (``jobs.runs.run_due_jobs``): which dates are due comes from the
+The only module that imports APScheduler. Every ten minutes, at :05, :15, ... (never between
+02:00 and 03:00 business time, the hour a daylight-saving change repeats or skips) the leader
+runs every job through yesterday (``jobs.runs.run_due_jobs``): which dates are due comes from the
 calendar and the jobs' state, never from when it fired, so downtime is caught up once and
 a DST change neither skips nor repeats a date. Keyed job runs fence out a second process
 that believes it leads.
@@ -153,7 +153,8 @@ def run_scheduler(settings: Settings, once: bool = False) -> None:
         return
     scheduler = BlockingScheduler(timezone=settings.timezone)
     scheduler.add_job(
-        tick, CronTrigger(hour="0-1,3-23", minute="*/10", timezone=settings.timezone), args=(ctx, leader),
+        # at :05, :15, ...: a posting stamped just before midnight has committed by the first tick
+        tick, CronTrigger(hour="0-1,3-23", minute="5-59/10", timezone=settings.timezone), args=(ctx, leader),
         id="pbl-due-jobs", name="every job through yesterday", coalesce=True, max_instances=1,
         misfire_grace_time=600, replace_existing=True, next_run_time=datetime.now(settings.timezone),
     )
