@@ -54,15 +54,10 @@ def _require(gateway: PaymentsGateway | None) -> PaymentsGateway:
     return gateway
 
 
-def _open_intent(gateway: PaymentsGateway, rows: list[StripePayment], amount: int) -> PaymentIntentInfo | None:
-    """The first of our earlier intents that Stripe still shows open for ``amount``."""
-    for row in rows:
-        if row.amount_minor != amount or row.status not in OPEN_INTENT_STATUSES | {""}:
-            continue
-        info = gateway.retrieve_payment_intent(row.id)
-        if info.status in OPEN_INTENT_STATUSES and info.amount_minor == amount and info.amount_received_minor == 0:
-            return info
-    return None
+def _at_stripe(gateway: PaymentsGateway, rows: list[StripePayment]) -> dict[str, PaymentIntentInfo]:
+    """Our intents that may still be open or unbooked, as Stripe has them now (one read each)."""
+    return {row.id: gateway.retrieve_payment_intent(row.id) for row in rows
+            if row.received_booked_minor == 0 and row.status in OPEN_INTENT_STATUSES | {""}}
 
 
 def remittance_payment_intent(db: Database, gateway: PaymentsGateway | None, principal: Principal,
@@ -83,38 +78,37 @@ def remittance_payment_intent(db: Database, gateway: PaymentsGateway | None, pri
         select(StripePayment).where(col(StripePayment.remittance_id) == rem.id,
                                     col(StripePayment.contribution_id).is_(None))
         .order_by(col(StripePayment.seq).desc()))))
-    if _book_paid_intents(db, stripe, rows, now):  # paid at Stripe, its webhook not in yet
+    current = _at_stripe(stripe, rows)
+    if _book_paid_intents(db, current, now):  # paid at Stripe, its webhook not in yet
         rem = db.read(lambda s: load_remittance(s, principal, remittance_id))
     short = rem.amount_due_minor - rem.amount_funded_minor
     if short <= 0:
         raise ConflictError("nothing is owed on this remittance", {"remittance_id": ["Nothing is owed."]})
     amount = charge_amount(short, rem.currency)
-    info, key = _reuse_or_create(stripe, rows, amount, rem.currency, f"pbl:{rem.id}:{amount}:{len(rows)}",
+    info, key = _reuse_or_create(stripe, rows, current, amount, rem.currency, f"pbl:{rem.id}:{amount}:{len(rows)}",
                                  {"remittance_id": rem.id})
     db.transaction(lambda s: register_intent(s, info, rem.id, None, key, now))
     return IntentResult(info.id, info.client_secret, info.amount_minor, rem.currency, rem.id)
 
 
-def _book_paid_intents(db: Database, gateway: PaymentsGateway, rows: list[StripePayment], now: datetime) -> bool:
+def _book_paid_intents(db: Database, current: dict[str, PaymentIntentInfo], now: datetime) -> bool:
     """Book our earlier intents that Stripe shows paid but we have not booked (a webhook still
     on its way), so a second intent is never made for money already paid. True if any was."""
-    booked = False
+    paid = [info for info in current.values() if info.amount_received_minor > 0]
+    for info in paid:
+        db.transaction(lambda s, i=info: record_payment_intent(s, i, now))  # type: ignore[misc]
+    return bool(paid)
+
+
+def _reuse_or_create(gateway: PaymentsGateway, rows: list[StripePayment], current: dict[str, PaymentIntentInfo],
+                     amount: int, currency: str, key: str, metadata: dict[str, str]) -> tuple[PaymentIntentInfo, str]:
+    """The newest of our intents that Stripe still shows open and unpaid for ``amount`` (and
+    its key), or a new one created under ``key``."""
     for row in rows:
-        if row.received_booked_minor > 0 or row.status not in OPEN_INTENT_STATUSES | {""}:
-            continue
-        info = gateway.retrieve_payment_intent(row.id)
-        if info.amount_received_minor > 0:
-            db.transaction(lambda s, i=info: record_payment_intent(s, i, now))  # type: ignore[misc]
-            booked = True
-    return booked
-
-
-def _reuse_or_create(gateway: PaymentsGateway, rows: list[StripePayment], amount: int, currency: str, key: str,
-                     metadata: dict[str, str]) -> tuple[PaymentIntentInfo, str]:
-    """An open intent of ours for ``amount`` (and its key), or a new one created under ``key``."""
-    info = _open_intent(gateway, rows, amount)
-    if info is not None:
-        return info, next(r.idempotency_key or r.id for r in rows if r.id == info.id)
+        info = current.get(row.id)
+        if info is not None and info.status in OPEN_INTENT_STATUSES and info.amount_minor == amount \
+                and info.amount_received_minor == 0:
+            return info, row.idempotency_key or row.id
     return gateway.create_payment_intent(amount, currency, metadata, key), key
 
 
@@ -208,7 +202,7 @@ def post_self_contribution(db: Database, gateway: PaymentsGateway | None, princi
             contribution.currency, contribution.remittance_id))
     metadata = {"remittance_id": contribution.remittance_id, "contribution_id": contribution.id,
                 "member_id": member_id}
-    info, key = _reuse_or_create(gateway, rows, amount, contribution.currency,
+    info, key = _reuse_or_create(gateway, rows, _at_stripe(gateway, rows), amount, contribution.currency,
                                  f"pbl:{contribution.id}:{amount}:{len(rows)}", metadata)
     db.transaction(lambda s: register_intent(s, info, contribution.remittance_id, contribution.id, key, now))
     return SelfContributionResult(contribution, created, IntentResult(

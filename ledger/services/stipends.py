@@ -62,7 +62,8 @@ def pay_period(session: Session, plan_id: str, start: date, end: date, tz: ZoneI
     assert contributor is not None
     boundary = datetime.combine(end + timedelta(days=1), datetime.min.time(), tz)
     enrolled = session.execute(select(col(Enrollment.member_id), col(Enrollment.worker_ref),
-                                      col(Enrollment.created_at)).where(
+                                      col(Enrollment.created_at), Member)
+                               .join(Member, col(Member.id) == col(Enrollment.member_id)).where(
         col(Enrollment.contributor_id) == plan.contributor_id, col(Enrollment.created_at) < boundary)
         .order_by(col(Enrollment.seq))).all()
     paid = set(session.scalars(select(col(PeriodAggregate.member_id)).where(
@@ -73,17 +74,14 @@ def pay_period(session: Session, plan_id: str, start: date, end: date, tz: ZoneI
     rows: list[dict[str, Any]] = []
     aggregates: list[dict[str, Any]] = []
     rem = None
-    for member_id, worker_ref, created_at in enrolled:
+    for member_id, worker_ref, created_at, member in enrolled:
         if member_id in paid:
             continue
         paid.add(member_id)
         # days enrolled while the plan is in force: a plan does not pay before its effective_from
         first_day = max(start, plan.effective_from, created_at.astimezone(tz).date())
         amount = stipend_minor(int(plan.amount_minor or 0), (end - first_day).days + 1, period_days)
-        weights = fixed
-        if plan.allocation_mode == "member_election":
-            member = session.scalar(select(Member).where(col(Member.id) == member_id))
-            weights = (member_allocation(member) if member else None) or fixed
+        weights = (member_allocation(member) if plan.allocation_mode == "member_election" else None) or fixed
         split = split_largest_remainder(amount, weights)
         if rem is None:
             # DOMAIN.md: a contribution belongs to the open remittance of the month it is posted in

@@ -21,7 +21,7 @@ Every function takes a session inside the caller's database transaction.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -66,6 +66,8 @@ from ledger.tables import (
     StripePayout,
 )
 
+R = TypeVar("R")
+
 #: How far a PaymentIntent has got: a late event never moves the recorded status back.
 _INTENT_RANK = {"requires_payment_method": 0, "requires_confirmation": 1, "requires_action": 2,
                 "processing": 3, "requires_capture": 4, "canceled": 5, "succeeded": 6}
@@ -81,17 +83,23 @@ def _later(current: str, seen: str, rank: dict[str, int]) -> str:
 # -- rows ------------------------------------------------------------------------------------
 
 
-def _payment_row(session: Session, payment_id: str, currency: str, now: datetime) -> StripePayment:
-    """The payment's row, created when first seen, locked for this transaction."""
-    insert_ignore(session, StripePayment.__table__, [{  # type: ignore[attr-defined]
-        "id": payment_id, "linked": False, "currency": currency, "amount_minor": 0, "status": "",
-        "received_target_minor": 0, "received_booked_minor": 0, "refunded_target_minor": 0,
-        "refunded_booked_minor": 0, "given_back_minor": 0, "lost_minor": 0, "created_at": now, "updated_at": now,
-    }])
-    row = session.scalar(select(StripePayment).where(col(StripePayment.id) == payment_id).with_for_update()
+def _locked_row(session: Session, model: type[R], row_id: str, first: dict[str, Any]) -> R:
+    """The row with public ``id`` ``row_id``, inserted with ``first`` when first seen (a
+    concurrent twin's insert wins quietly), then locked and read fresh for this transaction."""
+    insert_ignore(session, model.__table__, [{"id": row_id, **first}])  # type: ignore[attr-defined]
+    row = session.scalar(select(model).where(model.id == row_id).with_for_update()  # type: ignore[attr-defined,arg-type]
                          .execution_options(populate_existing=True))
     assert row is not None
     return row
+
+
+def _payment_row(session: Session, payment_id: str, currency: str, now: datetime) -> StripePayment:
+    """The payment's row, created when first seen, locked for this transaction."""
+    return _locked_row(session, StripePayment, payment_id, {
+        "linked": False, "currency": currency, "amount_minor": 0, "status": "",
+        "received_target_minor": 0, "received_booked_minor": 0, "refunded_target_minor": 0,
+        "refunded_booked_minor": 0, "given_back_minor": 0, "lost_minor": 0, "created_at": now, "updated_at": now,
+    })
 
 
 def register_intent(session: Session, info: PaymentIntentInfo, remittance_id: str, contribution_id: str | None,
@@ -164,14 +172,11 @@ def record_dispute(session: Session, info: DisputeInfo, now: datetime) -> Stripe
     """Apply a dispute's state: what Stripe took and gave back (its fees come with its
     balance transactions)."""
     exponent(info.currency)
-    insert_ignore(session, StripeDispute.__table__, [{  # type: ignore[attr-defined]
-        "id": info.id, "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
+    row = _locked_row(session, StripeDispute, info.id, {
+        "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
         "withdrawn_target_minor": 0, "withdrawn_booked_minor": 0, "reinstated_target_minor": 0,
         "reinstated_booked_minor": 0, "created_at": now, "updated_at": now,
-    }])
-    row = session.scalar(select(StripeDispute).where(col(StripeDispute.id) == info.id).with_for_update()
-                         .execution_options(populate_existing=True))
-    assert row is not None
+    })
     row.payment_intent_id = row.payment_intent_id or info.payment_intent_id
     row.charge_id = row.charge_id or info.charge_id
     row.withdrawn_target_minor = max(row.withdrawn_target_minor, info.withdrawn_minor)
@@ -194,14 +199,11 @@ def record_balance_transaction(session: Session, info: BalanceTransactionInfo, n
                                payout_id: str | None = None) -> StripeBalanceTransaction:
     """Keep a Stripe balance transaction and book its fee to ``fees``, exactly once."""
     exponent(info.currency)
-    insert_ignore(session, StripeBalanceTransaction.__table__, [{  # type: ignore[attr-defined]
-        "id": info.id, "type": info.type, "currency": info.currency, "amount_minor": info.amount_minor,
+    row = _locked_row(session, StripeBalanceTransaction, info.id, {
+        "type": info.type, "currency": info.currency, "amount_minor": info.amount_minor,
         "fee_minor": info.fee_minor, "net_minor": info.net_minor, "source_id": info.source_id,
         "payout_id": payout_id, "created": info.created, "seen_at": now,
-    }])
-    row = session.scalar(select(StripeBalanceTransaction).where(col(StripeBalanceTransaction.id) == info.id)
-                         .with_for_update().execution_options(populate_existing=True))
-    assert row is not None
+    })
     if payout_id is not None and row.payout_id is None:
         row.payout_id = payout_id
     # a charge's fee is in ``fee``; a transaction that is itself a fee carries it in ``amount``
@@ -220,13 +222,10 @@ def record_payout(session: Session, info: PayoutInfo, now: datetime) -> StripePa
     """Apply a payout's state: once paid, its amount moves from ``cash:stripe`` to
     ``cash:bank``; if it then fails, it moves back."""
     exponent(info.currency)
-    insert_ignore(session, StripePayout.__table__, [{  # type: ignore[attr-defined]
-        "id": info.id, "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
+    row = _locked_row(session, StripePayout, info.id, {
+        "currency": info.currency, "amount_minor": info.amount_minor, "status": "",
         "sent_target_minor": 0, "returned_target_minor": 0, "booked_minor": 0, "created_at": now, "updated_at": now,
-    }])
-    row = session.scalar(select(StripePayout).where(col(StripePayout.id) == info.id).with_for_update()
-                         .execution_options(populate_existing=True))
-    assert row is not None
+    })
     row.status = _later(row.status, info.status, _PAYOUT_RANK)
     row.amount_minor = info.amount_minor
     if info.status in ("paid", "failed"):
